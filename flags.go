@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagSet wraps flag.FlagSet so that every flag has an EVENTFOLD_* twin:
+// the environment gives the default, the command line wins.
+type flagSet struct {
+	*flag.FlagSet
+	errs []error
+}
+
+func newFlagSet(name, usage string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "%s\n\nFlags (each also read from the environment variable shown):\n", usage)
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(out, "  --%s (%s)\n\t%s", f.Name, envName(f.Name), f.Usage)
+			if f.DefValue != "" {
+				fmt.Fprintf(out, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(out)
+		})
+	}
+	return fs
+}
+
+// envName maps a flag name to its environment twin: --http-addr is
+// EVENTFOLD_HTTP_ADDR.
+func envName(flagName string) string {
+	return "EVENTFOLD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (fs *flagSet) env(name string) (string, bool) {
+	return os.LookupEnv(envName(name))
+}
+
+func (fs *flagSet) stringVar(p *string, name, def, usage string) {
+	if v, ok := fs.env(name); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, usage)
+}
+
+func (fs *flagSet) intVar(p *int, name string, def int, usage string) {
+	if v, ok := fs.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not an integer", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	fs.IntVar(p, name, def, usage)
+}
+
+func (fs *flagSet) durationVar(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := fs.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a duration", envName(name), v))
+		} else {
+			def = d
+		}
+	}
+	fs.DurationVar(p, name, def, usage)
+}
+
+// parse parses args and reports bad environment values too.
+func (fs *flagSet) parse(args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(fs.errs) > 0 {
+		return fs.errs[0]
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

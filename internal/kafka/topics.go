@@ -1,0 +1,146 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/IBM/sarama"
+)
+
+// Topics names the topics of one eventfold deployment.
+type Topics struct {
+	Events      string
+	Group       string
+	Partitions  int32
+	Replication int16
+}
+
+// Table is the goka group table topic of the group.
+func (t Topics) Table() string { return t.Group + "-table" }
+
+// DeadLetter is the dead-letter topic of the events topic.
+func (t Topics) DeadLetter() string { return t.Events + ".dlq" }
+
+// ErrTopicMisconfigured is returned when an existing topic would break the
+// service's guarantees, such as an events topic that deletes old events.
+var ErrTopicMisconfigured = errors.New("topic misconfigured")
+
+// Setup creates the events, table and dead-letter topics when they are
+// missing and checks the existing ones. It returns the partition count of
+// the events topic, which the processor needs to check partitioning.
+func Setup(ctx context.Context, cfg Config, topics Topics) (int32, error) {
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		return 0, fmt.Errorf("failed to connect to kafka at %s: %w", strings.Join(cfg.Brokers, ","), err)
+	}
+	defer admin.Close()
+
+	specs := []struct {
+		name    string
+		configs map[string]string
+		check   func(map[string]string) error
+	}{
+		// The log is the source of truth: keep every event forever and
+		// never compact it.
+		{topics.Events, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}, checkEvents},
+		{topics.Table(), map[string]string{"cleanup.policy": "compact"}, checkTable},
+		// Bad input is kept as long as the input itself.
+		{topics.DeadLetter(), map[string]string{"retention.ms": "-1", "cleanup.policy": "delete"}, nil},
+	}
+	var eventPartitions int32
+	for _, spec := range specs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		partitions, err := ensure(admin, spec.name, topics.Partitions, topics.Replication, spec.configs)
+		if err != nil {
+			return 0, err
+		}
+		if spec.name == topics.Events {
+			eventPartitions = partitions
+		} else if spec.name == topics.Table() && partitions != eventPartitions {
+			return 0, fmt.Errorf("%w: table %s has %d partitions, events topic %s has %d: they must be equal",
+				ErrTopicMisconfigured, spec.name, partitions, topics.Events, eventPartitions)
+		}
+		if spec.check == nil {
+			continue
+		}
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: spec.name})
+		if err != nil {
+			return 0, fmt.Errorf("failed to describe configs of topic %s: %w", spec.name, err)
+		}
+		configs := make(map[string]string, len(entries))
+		for _, e := range entries {
+			configs[e.Name] = e.Value
+		}
+		if err := spec.check(configs); err != nil {
+			return 0, fmt.Errorf("%w: topic %s: %w", ErrTopicMisconfigured, spec.name, err)
+		}
+	}
+	return eventPartitions, nil
+}
+
+// ensure creates a topic unless it exists and returns its partition count.
+func ensure(admin sarama.ClusterAdmin, name string, partitions int32, replication int16, configs map[string]string) (int32, error) {
+	if n, err := partitionCount(admin, name); err != nil || n > 0 {
+		return n, err
+	}
+	entries := make(map[string]*string, len(configs))
+	for k, v := range configs {
+		entries[k] = &v
+	}
+	err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication, ConfigEntries: entries}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return 0, fmt.Errorf("failed to create topic %s: %w", name, err)
+	}
+	return partitionCount(admin, name)
+}
+
+func partitionCount(admin sarama.ClusterAdmin, name string) (int32, error) {
+	meta, err := admin.DescribeTopics([]string{name})
+	if err != nil {
+		return 0, fmt.Errorf("failed to describe topic %s: %w", name, err)
+	}
+	for _, m := range meta {
+		if m.Name != name {
+			continue
+		}
+		if errors.Is(m.Err, sarama.ErrUnknownTopicOrPartition) {
+			return 0, nil
+		}
+		if m.Err != sarama.ErrNoError {
+			return 0, fmt.Errorf("failed to describe topic %s: %w", name, m.Err)
+		}
+		return int32(len(m.Partitions)), nil
+	}
+	return 0, nil
+}
+
+func checkEvents(configs map[string]string) error {
+	if policy := configs["cleanup.policy"]; strings.Contains(policy, "compact") {
+		return fmt.Errorf("cleanup.policy is %q: compaction would delete events, the source of truth; use delete with retention.ms=-1", policy)
+	}
+	retention, ok := configs["retention.ms"]
+	if !ok {
+		return errors.New("retention.ms is not reported; it must be -1 so that no event is ever deleted")
+	}
+	if ms, err := strconv.ParseInt(retention, 10, 64); err != nil || ms >= 0 {
+		return fmt.Errorf("retention.ms is %s: events would be deleted; set retention.ms=-1", retention)
+	}
+	if bytes, ok := configs["retention.bytes"]; ok {
+		if n, err := strconv.ParseInt(bytes, 10, 64); err == nil && n >= 0 {
+			return fmt.Errorf("retention.bytes is %s: events would be deleted; set retention.bytes=-1", bytes)
+		}
+	}
+	return nil
+}
+
+func checkTable(configs map[string]string) error {
+	if policy := configs["cleanup.policy"]; !strings.Contains(policy, "compact") {
+		return fmt.Errorf("cleanup.policy is %q: the group table must be compacted", policy)
+	}
+	return nil
+}

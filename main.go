@@ -1,0 +1,90 @@
+// Command eventfold is an event-sourcing service on Apache Kafka: it folds
+// each customer's events into a goka group table and serves the current
+// state over HTTP.
+//
+//	eventfold serve     run the processor, the view and the HTTP server
+//	eventfold produce   produce JSON-lines events to the events topic
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `eventfold: event-sourced customer state on Apache Kafka
+
+Usage:
+  eventfold serve [flags]     fold the events topic and serve lookups over HTTP
+  eventfold produce [flags]   produce JSON-lines events (stdin or --file)
+  eventfold version           print the version
+
+Run "eventfold <command> --help" for the flags of a command.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr)
+	case "produce":
+		err = produce(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "eventfold", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s\n", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "eventfold:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "eventfold:", err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: log level %q is not debug, info, warn or error", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: log format %q is not text or json", errUsage, format)
+}

@@ -1,0 +1,94 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Status is the lifecycle status of a customer.
+type Status string
+
+// Customer statuses. A customer that was never registered has no status.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+	StatusErased    Status = "erased"
+)
+
+// RecentDecisions is how many decisions a Customer remembers. An event id
+// seen among them is a duplicate; older duplicates are not detected.
+const RecentDecisions = 32
+
+// Customer is the state of one customer: the fold of its events so far.
+// It is stored as JSON in the group table.
+//
+// A Customer with Version 0 was never registered: it exists only to hold
+// the decisions on events that were rejected for it, and lookups treat it
+// as not found.
+type Customer struct {
+	ID              string    `json:"id"`
+	Version         int64     `json:"version"`
+	Status          Status    `json:"status,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	Email           string    `json:"email,omitempty"`
+	Address         *Address  `json:"address,omitempty"`
+	SuspendedReason string    `json:"suspended_reason,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	LastEventID     string    `json:"last_event_id,omitempty"`
+
+	// NextOffset is one past the offset of the last record decided for
+	// this customer: a record below it was already decided and is a
+	// redelivery. Zero means no record was decided yet.
+	NextOffset int64 `json:"next_offset"`
+	// Decisions holds the most recent decisions, oldest first, at most
+	// RecentDecisions of them.
+	Decisions []Decision `json:"recent_decisions,omitempty"`
+}
+
+// Registered reports whether the customer exists for lookups.
+func (c *Customer) Registered() bool { return c != nil && c.Version > 0 }
+
+// Decision finds the recorded decision on the event with the given id.
+func (c *Customer) Decision(eventID string) (Decision, bool) {
+	if c == nil {
+		return Decision{}, false
+	}
+	for i := len(c.Decisions) - 1; i >= 0; i-- {
+		if c.Decisions[i].EventID == eventID {
+			return c.Decisions[i], true
+		}
+	}
+	return Decision{}, false
+}
+
+// CustomerCodec is the goka codec of the group table.
+type CustomerCodec struct{}
+
+// Encode implements goka.Codec.
+func (CustomerCodec) Encode(value any) ([]byte, error) {
+	c, ok := value.(*Customer)
+	if !ok {
+		return nil, fmt.Errorf("failed to encode customer: unexpected type %T", value)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode customer %s: %w", c.ID, err)
+	}
+	return b, nil
+}
+
+// Decode implements goka.Codec.
+func (CustomerCodec) Decode(data []byte) (any, error) {
+	return DecodeCustomer(data)
+}
+
+// DecodeCustomer parses a table value.
+func DecodeCustomer(data []byte) (*Customer, error) {
+	var c Customer
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("failed to decode customer: %w", err)
+	}
+	return &c, nil
+}

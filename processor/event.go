@@ -1,0 +1,311 @@
+package processor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Event types of the customer entity.
+const (
+	TypeRegistered     = "customer.registered"
+	TypeRenamed        = "customer.renamed"
+	TypeEmailChanged   = "customer.email_changed"
+	TypeAddressChanged = "customer.address_changed"
+	TypeSuspended      = "customer.suspended"
+	TypeReactivated    = "customer.reactivated"
+	TypeErased         = "customer.erased"
+)
+
+// EventTypes lists every event type the fold knows, in documentation order.
+var EventTypes = []string{
+	TypeRegistered, TypeRenamed, TypeEmailChanged, TypeAddressChanged,
+	TypeSuspended, TypeReactivated, TypeErased,
+}
+
+// Limits of the event contract.
+const (
+	// MaxKeyLength is the longest customer id accepted.
+	MaxKeyLength = 128
+	// MaxEventBytes bounds one event's JSON: customer events are small, and
+	// the bound keeps one record from costing the processor real memory.
+	MaxEventBytes = 64 << 10
+)
+
+// ErrMalformed marks a record that is not a valid event of the contract.
+// Such records go to the dead-letter topic and never reach the fold.
+var ErrMalformed = errors.New("malformed event")
+
+// Event is one decoded CloudEvent of the customer entity, plus where it was
+// read from. Payload holds the typed data: one of the *Data types below.
+type Event struct {
+	ID              string
+	Source          string
+	Type            string
+	Subject         string
+	Time            time.Time // zero when the producer gave none
+	ExpectedVersion *int64    // the "expectedversion" extension, if present
+	Payload         any
+
+	// Key is the record key, the customer id.
+	Key string
+	// Offset is the record's offset in its partition, -1 when unknown. The
+	// fold uses it to ignore redelivered records.
+	Offset int64
+}
+
+// Address is a postal address. Country is an ISO 3166-1 alpha-2 code.
+type Address struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// RegisteredData is the data of customer.registered.
+type RegisteredData struct {
+	Name    string   `json:"name"`
+	Email   string   `json:"email"`
+	Address *Address `json:"address,omitempty"`
+}
+
+// RenamedData is the data of customer.renamed.
+type RenamedData struct {
+	Name string `json:"name"`
+}
+
+// EmailChangedData is the data of customer.email_changed.
+type EmailChangedData struct {
+	Email string `json:"email"`
+}
+
+// AddressChangedData is the data of customer.address_changed.
+type AddressChangedData struct {
+	Address *Address `json:"address"`
+}
+
+// SuspendedData is the data of customer.suspended.
+type SuspendedData struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ReactivatedData is the data of customer.reactivated.
+type ReactivatedData struct{}
+
+// ErasedData is the data of customer.erased.
+type ErasedData struct{}
+
+func newPayload(eventType string) (any, bool) {
+	switch eventType {
+	case TypeRegistered:
+		return &RegisteredData{}, true
+	case TypeRenamed:
+		return &RenamedData{}, true
+	case TypeEmailChanged:
+		return &EmailChangedData{}, true
+	case TypeAddressChanged:
+		return &AddressChangedData{}, true
+	case TypeSuspended:
+		return &SuspendedData{}, true
+	case TypeReactivated:
+		return &ReactivatedData{}, true
+	case TypeErased:
+		return &ErasedData{}, true
+	}
+	return nil, false
+}
+
+// envelope is the CloudEvents JSON structured-mode wire form.
+type envelope struct {
+	SpecVersion     *string         `json:"specversion"`
+	ID              *string         `json:"id"`
+	Source          *string         `json:"source"`
+	Type            *string         `json:"type"`
+	Subject         *string         `json:"subject,omitempty"`
+	Time            *string         `json:"time,omitempty"`
+	DataContentType *string         `json:"datacontenttype,omitempty"`
+	ExpectedVersion json.RawMessage `json:"expectedversion,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+// ValidateKey reports whether key is a valid customer id: 1 to 128
+// characters of letters, digits, '.', '_', '-' and ':'.
+func ValidateKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrMalformed)
+	}
+	if len(key) > MaxKeyLength {
+		return fmt.Errorf("%w: key of %d bytes exceeds %d", ErrMalformed, len(key), MaxKeyLength)
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == '-', c == ':':
+		default:
+			return fmt.Errorf("%w: key has invalid character %q at byte %d", ErrMalformed, c, i)
+		}
+	}
+	return nil
+}
+
+// Decode parses one record of the events topic. Any error it returns wraps
+// ErrMalformed and says what is wrong.
+func Decode(key string, value []byte) (Event, error) {
+	if err := ValidateKey(key); err != nil {
+		return Event{}, err
+	}
+	ev, err := decodeValue(value)
+	if err != nil {
+		return Event{}, err
+	}
+	if ev.Subject != "" && ev.Subject != key {
+		return Event{}, malformed("subject %q differs from key %q", ev.Subject, key)
+	}
+	ev.Key = key
+	return ev, nil
+}
+
+// DecodeValue parses an event without a record key: the customer id is the
+// event's subject, which must then be present and valid. Loaders use it.
+func DecodeValue(value []byte) (Event, error) {
+	ev, err := decodeValue(value)
+	if err != nil {
+		return Event{}, err
+	}
+	if ev.Subject == "" {
+		return Event{}, malformed("subject is required to know the customer id")
+	}
+	if err := ValidateKey(ev.Subject); err != nil {
+		return Event{}, fmt.Errorf("subject: %w", err)
+	}
+	ev.Key = ev.Subject
+	return ev, nil
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+func decodeValue(value []byte) (Event, error) {
+	switch {
+	case len(value) == 0:
+		return Event{}, malformed("empty value")
+	case len(value) > MaxEventBytes:
+		return Event{}, malformed("value of %d bytes exceeds the %d-byte limit", len(value), MaxEventBytes)
+	case !utf8.Valid(value):
+		return Event{}, malformed("value is not valid UTF-8")
+	}
+	var env envelope
+	if err := json.Unmarshal(value, &env); err != nil {
+		return Event{}, malformed("not a JSON object: %v", err)
+	}
+	if err := requireString("specversion", env.SpecVersion); err != nil {
+		return Event{}, err
+	}
+	if *env.SpecVersion != "1.0" {
+		return Event{}, malformed("specversion %q is not 1.0", *env.SpecVersion)
+	}
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"id", env.ID}, {"source", env.Source}, {"type", env.Type}} {
+		if err := requireString(f.name, f.value); err != nil {
+			return Event{}, err
+		}
+	}
+	ev := Event{ID: *env.ID, Source: *env.Source, Type: *env.Type, Offset: -1}
+	if env.Subject != nil {
+		ev.Subject = *env.Subject
+	}
+	if env.Time != nil {
+		t, err := time.Parse(time.RFC3339Nano, *env.Time)
+		if err != nil {
+			return Event{}, malformed("time %q is not RFC 3339", *env.Time)
+		}
+		ev.Time = t.UTC()
+	}
+	if env.DataContentType != nil && *env.DataContentType != "application/json" {
+		return Event{}, malformed("datacontenttype %q is not application/json", *env.DataContentType)
+	}
+	if len(env.ExpectedVersion) > 0 {
+		v, err := parseExpectedVersion(env.ExpectedVersion)
+		if err != nil {
+			return Event{}, err
+		}
+		ev.ExpectedVersion = &v
+	}
+	payload, ok := newPayload(ev.Type)
+	if !ok {
+		return Event{}, malformed("unknown event type %q", ev.Type)
+	}
+	if len(env.Data) > 0 {
+		data := bytes.TrimSpace(env.Data)
+		if len(data) == 0 || data[0] != '{' {
+			return Event{}, malformed("data of %s must be a JSON object", ev.Type)
+		}
+		if err := json.Unmarshal(data, payload); err != nil {
+			return Event{}, malformed("data of %s: %v", ev.Type, err)
+		}
+	}
+	ev.Payload = payload
+	return ev, nil
+}
+
+func requireString(name string, v *string) error {
+	if v == nil {
+		return malformed("%s is required", name)
+	}
+	if *v == "" {
+		return malformed("%s must not be empty", name)
+	}
+	return nil
+}
+
+// parseExpectedVersion accepts a JSON integer, or a string of digits since
+// CloudEvents' JSON format may carry extension values as strings.
+func parseExpectedVersion(raw json.RawMessage) (int64, error) {
+	text := string(bytes.TrimSpace(raw))
+	if len(text) > 0 && text[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, malformed("expectedversion: %v", err)
+		}
+		text = s
+	}
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || v < 0 {
+		return 0, malformed("expectedversion %s is not a non-negative integer", string(raw))
+	}
+	return v, nil
+}
+
+// Encode renders ev as a CloudEvents JSON structured-mode value, the
+// inverse of Decode. Producers of the service use it.
+func Encode(ev Event) ([]byte, error) {
+	type wire struct {
+		SpecVersion     string `json:"specversion"`
+		ID              string `json:"id"`
+		Source          string `json:"source"`
+		Type            string `json:"type"`
+		Subject         string `json:"subject,omitempty"`
+		Time            string `json:"time,omitempty"`
+		ExpectedVersion *int64 `json:"expectedversion,omitempty"`
+		Data            any    `json:"data,omitempty"`
+	}
+	w := wire{SpecVersion: "1.0", ID: ev.ID, Source: ev.Source, Type: ev.Type,
+		Subject: ev.Subject, ExpectedVersion: ev.ExpectedVersion, Data: ev.Payload}
+	if !ev.Time.IsZero() {
+		w.Time = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode event %s: %w", ev.ID, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,239 @@
+package processor
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+)
+
+// Outcome says what the fold did with an event.
+type Outcome string
+
+// Outcomes of a decision.
+const (
+	Accepted  Outcome = "accepted"
+	Rejected  Outcome = "rejected"
+	Duplicate Outcome = "duplicate"
+)
+
+// Reasons for rejecting an event. ReasonMalformed and ReasonWrongPartition
+// are decided before the fold and send the record to the dead-letter topic;
+// the others are decided by the fold and recorded in the customer's state.
+const (
+	ReasonMalformed         = "malformed"
+	ReasonWrongPartition    = "wrong_partition"
+	ReasonInvalid           = "invalid"
+	ReasonNotRegistered     = "not_registered"
+	ReasonAlreadyRegistered = "already_registered"
+	ReasonErased            = "erased"
+	ReasonVersionConflict   = "version_conflict"
+)
+
+// Reasons lists every rejection reason.
+var Reasons = []string{
+	ReasonMalformed, ReasonWrongPartition, ReasonInvalid, ReasonNotRegistered,
+	ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
+}
+
+// Decision is the fold's verdict on one event.
+type Decision struct {
+	EventID string  `json:"event_id"`
+	Outcome Outcome `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`
+	Message string  `json:"message,omitempty"`
+	// Version is the customer's version after the decision: the new
+	// version when accepted, the unchanged one otherwise.
+	Version int64 `json:"version"`
+}
+
+// Apply folds one event into a customer's state. It is pure: the result
+// depends only on its arguments, and state is not modified. A duplicate
+// (an event id among the recent decisions, or a record offset already
+// decided) returns state unchanged and must not be written back.
+func Apply(state Customer, ev Event) (Customer, Decision) {
+	if ev.Offset >= 0 && ev.Offset < state.NextOffset {
+		return state, Decision{EventID: ev.ID, Outcome: Duplicate, Version: state.Version,
+			Message: fmt.Sprintf("offset %d was already decided", ev.Offset)}
+	}
+	if prior, seen := state.Decision(ev.ID); seen {
+		return state, Decision{EventID: ev.ID, Outcome: Duplicate, Version: state.Version,
+			Reason: prior.Reason, Message: "event id already decided as " + string(prior.Outcome)}
+	}
+	next := state
+	next.ID = ev.Key
+	if ev.Offset >= 0 {
+		next.NextOffset = ev.Offset + 1
+	}
+	reason, msg := check(state, ev)
+	if reason != "" {
+		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: msg, Version: state.Version}
+		next.Decisions = remember(state.Decisions, d)
+		return next, d
+	}
+	apply(&next, ev)
+	next.Version = state.Version + 1
+	next.LastEventID = ev.ID
+	if !ev.Time.IsZero() {
+		if state.Version == 0 {
+			next.CreatedAt = ev.Time
+		}
+		next.UpdatedAt = ev.Time
+	}
+	d := Decision{EventID: ev.ID, Outcome: Accepted, Version: next.Version}
+	next.Decisions = remember(state.Decisions, d)
+	return next, d
+}
+
+// remember appends d to a copy of the ring, dropping the oldest entries.
+func remember(ring []Decision, d Decision) []Decision {
+	keep := ring
+	if len(keep) >= RecentDecisions {
+		keep = keep[len(keep)-RecentDecisions+1:]
+	}
+	out := make([]Decision, 0, len(keep)+1)
+	out = append(out, keep...)
+	return append(out, d)
+}
+
+// check returns the rejection reason for ev on state, or "" to accept.
+// The order is part of the contract: invalid data first, then the
+// lifecycle (erased, registration), then the optimistic concurrency check.
+func check(state Customer, ev Event) (reason, message string) {
+	if msg := validate(ev); msg != "" {
+		return ReasonInvalid, msg
+	}
+	switch {
+	case state.Status == StatusErased:
+		return ReasonErased, "customer was erased"
+	case ev.Type == TypeRegistered && state.Version > 0:
+		return ReasonAlreadyRegistered, "customer is already registered"
+	case ev.Type != TypeRegistered && state.Version == 0:
+		return ReasonNotRegistered, "customer is not registered"
+	}
+	if ev.ExpectedVersion != nil && *ev.ExpectedVersion != state.Version {
+		return ReasonVersionConflict, fmt.Sprintf("expected version %d, current version is %d", *ev.ExpectedVersion, state.Version)
+	}
+	return "", ""
+}
+
+func apply(c *Customer, ev Event) {
+	switch p := ev.Payload.(type) {
+	case *RegisteredData:
+		c.Status = StatusActive
+		c.Name, c.Email = strings.TrimSpace(p.Name), strings.TrimSpace(p.Email)
+		c.Address = normalizeAddress(p.Address)
+	case *RenamedData:
+		c.Name = strings.TrimSpace(p.Name)
+	case *EmailChangedData:
+		c.Email = strings.TrimSpace(p.Email)
+	case *AddressChangedData:
+		c.Address = normalizeAddress(p.Address)
+	case *SuspendedData:
+		c.Status = StatusSuspended
+		c.SuspendedReason = p.Reason
+	case *ReactivatedData:
+		c.Status = StatusActive
+		c.SuspendedReason = ""
+	case *ErasedData:
+		c.Status = StatusErased
+		c.Name, c.Email, c.Address, c.SuspendedReason = "", "", nil, ""
+	}
+}
+
+func normalizeAddress(a *Address) *Address {
+	if a == nil {
+		return nil
+	}
+	n := *a
+	n.Country = strings.ToUpper(strings.TrimSpace(n.Country))
+	return &n
+}
+
+// Field limits checked by validate.
+const (
+	maxNameLength   = 200
+	maxEmailLength  = 254
+	maxFieldLength  = 200
+	maxReasonLength = 500
+)
+
+// validate checks an event's data; it returns a message when it is invalid.
+func validate(ev Event) string {
+	switch p := ev.Payload.(type) {
+	case *RegisteredData:
+		if msg := validateName(p.Name); msg != "" {
+			return msg
+		}
+		if msg := validateEmail(p.Email); msg != "" {
+			return msg
+		}
+		if p.Address != nil {
+			return validateAddress(*p.Address)
+		}
+	case *RenamedData:
+		return validateName(p.Name)
+	case *EmailChangedData:
+		return validateEmail(p.Email)
+	case *AddressChangedData:
+		if p.Address == nil {
+			return "address is required"
+		}
+		return validateAddress(*p.Address)
+	case *SuspendedData:
+		if utf8.RuneCountInString(p.Reason) > maxReasonLength {
+			return fmt.Sprintf("reason is longer than %d characters", maxReasonLength)
+		}
+	case *ReactivatedData, *ErasedData:
+	default:
+		return fmt.Sprintf("no data for event type %q", ev.Type)
+	}
+	return ""
+}
+
+func validateName(name string) string {
+	n := strings.TrimSpace(name)
+	switch {
+	case n == "":
+		return "name must not be empty"
+	case utf8.RuneCountInString(n) > maxNameLength:
+		return fmt.Sprintf("name is longer than %d characters", maxNameLength)
+	}
+	return ""
+}
+
+func validateEmail(email string) string {
+	e := strings.TrimSpace(email)
+	if e == "" {
+		return "email must not be empty"
+	}
+	if len(e) > maxEmailLength {
+		return fmt.Sprintf("email is longer than %d bytes", maxEmailLength)
+	}
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || addr.Name != "" {
+		return fmt.Sprintf("email %q is not a valid address", e)
+	}
+	return ""
+}
+
+func validateAddress(a Address) string {
+	for _, f := range []struct{ name, value string }{
+		{"address.line1", a.Line1}, {"address.city", a.City}, {"address.postal_code", a.PostalCode},
+	} {
+		v := strings.TrimSpace(f.value)
+		if v == "" {
+			return f.name + " must not be empty"
+		}
+		if utf8.RuneCountInString(v) > maxFieldLength {
+			return fmt.Sprintf("%s is longer than %d characters", f.name, maxFieldLength)
+		}
+	}
+	if utf8.RuneCountInString(a.Line2) > maxFieldLength {
+		return fmt.Sprintf("address.line2 is longer than %d characters", maxFieldLength)
+	}
+	if !isCountryCode(strings.ToUpper(strings.TrimSpace(a.Country))) {
+		return fmt.Sprintf("address.country %q is not an ISO 3166-1 alpha-2 code", a.Country)
+	}
+	return ""
+}

@@ -1,0 +1,67 @@
+package processor
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	folded       *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	deadLetters  *prometheus.CounterVec
+	duplicates   prometheus.Counter
+	foldDuration prometheus.Histogram
+	restarts     prometheus.Counter
+	rebalances   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		folded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_events_folded_total",
+			Help: "Events accepted by the fold, by event type.",
+		}, []string{"type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_events_rejected_total",
+			Help: "Events rejected, by reason (malformed and wrong_partition also go to the dead-letter topic).",
+		}, []string{"reason"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_dlq_records_total",
+			Help: "Records sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_events_duplicate_total",
+			Help: "Events ignored as duplicates: an event id already decided or a redelivered offset.",
+		}),
+		foldDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventfold_fold_duration_seconds",
+			Help:    "Time to decode, fold and store one event.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 4, 10),
+		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_processor_restarts_total",
+			Help: "Times the goka processor failed and was rebuilt.",
+		}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_processor_rebalances_total",
+			Help: "Partition assignments received by the processor.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.foldDuration, m.restarts, m.rebalances} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("failed to register processor metrics: %w", err)
+		}
+	}
+	// Expose every label value from the start, so rates work from zero.
+	for _, t := range EventTypes {
+		m.folded.WithLabelValues(t)
+	}
+	for _, r := range Reasons {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{ReasonMalformed, ReasonWrongPartition} {
+		m.deadLetters.WithLabelValues(r)
+	}
+	return m, nil
+}

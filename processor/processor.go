@@ -1,0 +1,250 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+)
+
+// Dead-letter record headers. The record keeps the original key, value
+// and headers; these say why and where it came from.
+const (
+	HeaderReason    = "eventfold.reason"
+	HeaderError     = "eventfold.error"
+	HeaderTopic     = "eventfold.topic"
+	HeaderPartition = "eventfold.partition"
+	HeaderOffset    = "eventfold.offset"
+	HeaderTruncated = "eventfold.truncated_from"
+)
+
+// maxDeadLetterValue keeps a dead-letter record under the producer's 1 MiB
+// limit with room for headers; a longer value is truncated and its
+// original size recorded, since a failed emit would stop the processor.
+const maxDeadLetterValue = 1<<20 - 16<<10
+
+// Config configures the processor.
+type Config struct {
+	Kafka  kafka.Config
+	Topics kafka.Topics
+	// Partitions is the partition count of the events topic, as found by
+	// kafka.Setup: records on any other partition than their key's are
+	// rejected as wrong_partition.
+	Partitions int32
+	// RestartBackoff is the pause before the processor is rebuilt after
+	// it failed, for example when the brokers went away.
+	RestartBackoff time.Duration
+	Logger         *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("failed to validate kafka config: %w", err)
+	}
+	switch {
+	case c.Topics.Events == "":
+		return errors.New("no events topic")
+	case c.Topics.Group == "":
+		return errors.New("no group")
+	case c.Partitions <= 0:
+		return fmt.Errorf("partition count %d must be positive", c.Partitions)
+	}
+	return nil
+}
+
+// Processor folds the events topic into the group table with goka.
+type Processor struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	running atomic.Bool
+}
+
+// New builds a processor; call Run to start it.
+func New(cfg Config, reg prometheus.Registerer) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("failed to validate processor config: %w", err)
+	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"), metrics: m}, nil
+}
+
+// Ready reports whether the processor has recovered its partitions and is
+// folding events.
+func (p *Processor) Ready() bool { return p.running.Load() }
+
+// Graph returns the goka group graph of the processor.
+func (p *Processor) Graph() *goka.GroupGraph {
+	return goka.DefineGroup(goka.Group(p.cfg.Topics.Group),
+		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), p.fold),
+		goka.Output(goka.Stream(p.cfg.Topics.DeadLetter()), new(codec.Bytes)),
+		goka.Persist(CustomerCodec{}),
+	)
+}
+
+// Run folds events until ctx is cancelled. When goka's processor fails,
+// for example because the brokers are unreachable, it is rebuilt after a
+// pause: the table is then recovered from Kafka and no event is lost.
+func (p *Processor) Run(ctx context.Context) error {
+	for {
+		err := p.runOnce(ctx)
+		p.running.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.metrics.restarts.Inc()
+		p.log.Warn("processor stopped, restarting", "error", err, "backoff", p.cfg.RestartBackoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(p.cfg.RestartBackoff):
+		}
+	}
+}
+
+func (p *Processor) runOnce(ctx context.Context) error {
+	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.Graph(),
+		goka.WithHasher(NewMurmur2Hasher),
+		// In-memory storage on purpose: goka writes a table value to local
+		// storage before Kafka acknowledges it, so a persistent copy could
+		// survive a crash holding a write the table topic never got. The
+		// table topic is the only copy we trust, recovered on every start.
+		goka.WithStorageBuilder(storage.MemoryBuilder()),
+		goka.WithNilHandling(goka.NilProcess),
+		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.cfg.Kafka.Sarama())),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.cfg.Kafka.Sarama())),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
+		goka.WithRebalanceCallback(func(a goka.Assignment) {
+			p.metrics.rebalances.Inc()
+			p.log.Info("partitions assigned", "partitions", len(a))
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("failed to build goka processor: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gp.Run(ctx) }()
+	ready := gp.StateReader().WaitForState(goka.ProcStateRunning)
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-ready:
+			p.running.Store(true)
+			p.log.Info("processor running", "group", p.cfg.Topics.Group, "events", p.cfg.Topics.Events)
+			// Rebalances move the processor out of running; watch for it.
+			ready = nil
+			go p.trackState(ctx, gp)
+		}
+	}
+}
+
+// trackState mirrors goka's processor state into Ready.
+func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
+	obs := gp.StateReader().ObserveStateChange()
+	defer obs.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s, ok := <-obs.C():
+			if !ok {
+				return
+			}
+			p.running.Store(s == goka.ProcStateRunning)
+			if s == goka.ProcStateStopped {
+				return
+			}
+		}
+	}
+}
+
+func tableTopicConfig(t kafka.Topics) *goka.TopicManagerConfig {
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = int(t.Replication)
+	tm.Stream.Replication = int(t.Replication)
+	tm.Stream.Retention = -1
+	return tm
+}
+
+// fold is the goka callback: decode, check the partition, apply, store.
+func (p *Processor) fold(ctx goka.Context, msg any) {
+	start := time.Now()
+	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
+	key := ctx.Key()
+	ev, err := Decode(key, value)
+	if err != nil {
+		p.deadLetter(ctx, ReasonMalformed, err, value)
+		return
+	}
+	if want := PartitionFor(key, p.cfg.Partitions); ctx.Partition() != want {
+		p.deadLetter(ctx, ReasonWrongPartition,
+			fmt.Errorf("key %q belongs to partition %d, record is on partition %d", key, want, ctx.Partition()), value)
+		return
+	}
+	ev.Offset = ctx.Offset()
+	if ev.Time.IsZero() {
+		// The record timestamp is stored in the log, so a replay sees the
+		// same time and the fold stays deterministic.
+		ev.Time = ctx.Timestamp().UTC()
+	}
+	var state Customer
+	if v, ok := ctx.Value().(*Customer); ok && v != nil {
+		state = *v
+	}
+	next, d := Apply(state, ev)
+	switch d.Outcome {
+	case Duplicate:
+		p.metrics.duplicates.Inc()
+		return
+	case Accepted:
+		p.metrics.folded.WithLabelValues(ev.Type).Inc()
+	case Rejected:
+		p.metrics.rejected.WithLabelValues(d.Reason).Inc()
+	}
+	ctx.SetValue(&next)
+	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
+}
+
+func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, value []byte) {
+	p.metrics.rejected.WithLabelValues(reason).Inc()
+	p.metrics.deadLetters.WithLabelValues(reason).Inc()
+	headers := goka.Headers{}
+	for k, v := range ctx.Headers() {
+		headers[k] = v
+	}
+	headers[HeaderReason] = []byte(reason)
+	headers[HeaderError] = []byte(cause.Error())
+	headers[HeaderTopic] = []byte(ctx.Topic())
+	headers[HeaderPartition] = []byte(strconv.Itoa(int(ctx.Partition())))
+	headers[HeaderOffset] = []byte(strconv.FormatInt(ctx.Offset(), 10))
+	if len(value) > maxDeadLetterValue {
+		headers[HeaderTruncated] = []byte(strconv.Itoa(len(value)))
+		value = value[:maxDeadLetterValue]
+	}
+	p.log.Debug("dead-lettered record", "reason", reason, "error", cause,
+		"partition", ctx.Partition(), "offset", ctx.Offset())
+	ctx.Emit(goka.Stream(p.cfg.Topics.DeadLetter()), ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
+}

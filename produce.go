@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/loader"
+	"github.com/eventfold/eventfold/processor"
+)
+
+func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var (
+		brokers, topic, file, kafkaVersion string
+	)
+	fs := newFlagSet("produce", "eventfold produce: read one CloudEvent per line (stdin or --file) and produce it keyed by its subject, the customer id.")
+	fs.SetOutput(stderr)
+	fs.stringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers (default: the embedded broker of a local serve)")
+	fs.stringVar(&topic, "events-topic", "customer-events", "topic to produce to")
+	fs.stringVar(&file, "file", "", "file of JSON lines to read instead of stdin")
+	fs.stringVar(&kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	in := stdin
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("failed to open events file: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	kc := kafka.DefaultConfig()
+	kc.Brokers, kc.Version, kc.ClientID = splitList(brokers), kafkaVersion, "eventfold-produce"
+	if err := kc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	producer, err := kafka.NewAsyncProducer(kc, processor.NewMurmur2Hasher)
+	if err != nil {
+		return err
+	}
+	n, err := loader.Load(ctx, in, producer, topic)
+	fmt.Fprintf(stdout, "produced %d events to %s\n", n, topic)
+	return err
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventfold/eventfold/internal/embedded"
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/views"
+	"github.com/eventfold/eventfold/web"
+)
+
+// commonFlags are the flags that say where Kafka and the topics are.
+type commonFlags struct {
+	brokers      string
+	embeddedAddr string
+	dataDir      string
+	eventsTopic  string
+	group        string
+	partitions   int
+	replication  int
+	kafkaVersion string
+	logFormat    string
+	logLevel     string
+}
+
+func (c *commonFlags) register(fs *flagSet) {
+	fs.stringVar(&c.brokers, "brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker")
+	fs.stringVar(&c.embeddedAddr, "embedded-addr", "127.0.0.1:9092", "listen address of the embedded broker (loopback only), used when --brokers is empty")
+	fs.stringVar(&c.dataDir, "data-dir", "./data", "directory of the view's storage and the embedded broker's log")
+	fs.stringVar(&c.eventsTopic, "events-topic", "customer-events", "topic of customer events, keyed by customer id")
+	fs.stringVar(&c.group, "group", "customers", "goka group; its table topic is <group>-table")
+	fs.intVar(&c.partitions, "partitions", 6, "partition count of topics created at start")
+	fs.intVar(&c.replication, "replication", 1, "replication factor of topics created at start")
+	fs.stringVar(&c.kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
+	fs.stringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.stringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (c *commonFlags) validate() error {
+	switch {
+	case c.partitions < 1 || c.partitions > 10000:
+		return fmt.Errorf("%w: --partitions %d must be from 1 to 10000", errUsage, c.partitions)
+	case c.replication < 1 || c.replication > 32767:
+		return fmt.Errorf("%w: --replication %d must be positive", errUsage, c.replication)
+	case c.eventsTopic == "" || c.group == "":
+		return fmt.Errorf("%w: --events-topic and --group must not be empty", errUsage)
+	}
+	return nil
+}
+
+func (c *commonFlags) topics() kafka.Topics {
+	return kafka.Topics{Events: c.eventsTopic, Group: c.group, Partitions: int32(c.partitions), Replication: int16(c.replication)}
+}
+
+// connect returns the Kafka configuration, starting the embedded broker
+// when no brokers are given. The returned stop function closes it.
+func (c *commonFlags) connect(log *slog.Logger) (kafka.Config, func(), error) {
+	kc := kafka.DefaultConfig()
+	kc.Version = c.kafkaVersion
+	kc.Brokers = splitList(c.brokers)
+	stop := func() {}
+	if len(kc.Brokers) == 0 {
+		broker, err := embedded.Start(embedded.Config{
+			Addr: c.embeddedAddr, DataDir: filepath.Join(c.dataDir, "kafka"), Partitions: c.partitions, Logger: log,
+		})
+		if err != nil {
+			return kc, nil, err
+		}
+		log.Info("embedded Kafka broker started; produce to it with any Kafka client",
+			"bootstrap", broker.Addr(), "data_dir", filepath.Join(c.dataDir, "kafka"))
+		kc.Brokers = []string{broker.Addr()}
+		stop = broker.Close
+	}
+	if err := kc.Validate(); err != nil {
+		stop()
+		return kc, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return kc, stop, nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var (
+		common   commonFlags
+		httpAddr string
+		maxWait  time.Duration
+	)
+	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
+	fs.SetOutput(stderr)
+	common.register(fs)
+	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
+	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads")
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := common.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, common.logFormat, common.logLevel)
+	if err != nil {
+		return err
+	}
+	kc, stopBroker, err := common.connect(log)
+	if err != nil {
+		return err
+	}
+	defer stopBroker()
+
+	topics := common.topics()
+	partitions, err := kafka.Setup(ctx, kc, topics)
+	if err != nil {
+		return fmt.Errorf("failed to set up topics: %w", err)
+	}
+	log.Info("topics ready", "events", topics.Events, "table", topics.Table(), "dlq", topics.DeadLetter(), "partitions", partitions)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	view, err := views.New(views.Config{Kafka: kc, Topics: topics, StorageDir: filepath.Join(common.dataDir, "view", topics.Group), Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	webCfg := web.DefaultConfig()
+	webCfg.Addr, webCfg.MaxWait, webCfg.Logger = httpAddr, maxWait, log
+	checks := []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}
+	server, err := web.New(webCfg, view, checks, reg, reg)
+	if err != nil {
+		return err
+	}
+	if _, err := server.Listen(); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return proc.Run(gctx) })
+	g.Go(func() error { return view.Run(gctx) })
+	g.Go(func() error { return server.Run(gctx) })
+	err = g.Wait()
+	log.Info("eventfold stopped", "error", err)
+	return err
+}

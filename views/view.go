@@ -1,0 +1,268 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// ErrNotReady is returned by reads before the view has started.
+var ErrNotReady = errors.New("view is not ready")
+
+// MaxListLimit caps one page of List.
+const MaxListLimit = 1000
+
+// Config configures a view.
+type Config struct {
+	Kafka  kafka.Config
+	Topics kafka.Topics
+	// StorageDir holds the view's local copy of the table; a restart
+	// resumes from it instead of reading the whole table again. Empty
+	// means in-memory storage.
+	StorageDir string
+	// RestartBackoff is the pause before the view is rebuilt after it
+	// failed.
+	RestartBackoff time.Duration
+	Logger         *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("failed to validate kafka config: %w", err)
+	}
+	if c.Topics.Group == "" {
+		return errors.New("no group")
+	}
+	return nil
+}
+
+// View is a replica of the customer table.
+type View struct {
+	cfg     Config
+	log     *slog.Logger
+	hub     *Hub
+	metrics *metrics
+	current chan *goka.View // holds the running goka view, if any
+}
+
+// New builds a view; call Run to start it.
+func New(cfg Config, reg prometheus.Registerer) (*View, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("failed to validate view config: %w", err)
+	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(), current: make(chan *goka.View, 1)}
+	m, err := newMetrics(reg, v)
+	if err != nil {
+		return nil, err
+	}
+	v.metrics = m
+	return v, nil
+}
+
+// Hub announces every change of the table.
+func (v *View) Hub() *Hub { return v.hub }
+
+// Run replicates the table until ctx is cancelled, rebuilding the goka
+// view after a failure.
+func (v *View) Run(ctx context.Context) error {
+	for {
+		err := v.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		v.metrics.restarts.Inc()
+		v.log.Warn("view stopped, restarting", "error", err, "backoff", v.cfg.RestartBackoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(v.cfg.RestartBackoff):
+		}
+	}
+}
+
+func (v *View) runOnce(ctx context.Context) error {
+	sb := storage.MemoryBuilder()
+	if v.cfg.StorageDir != "" {
+		sb = storage.DefaultBuilder(v.cfg.StorageDir)
+	}
+	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), processor.CustomerCodec{},
+		goka.WithViewHasher(processor.NewMurmur2Hasher),
+		goka.WithViewStorageBuilder(sb),
+		goka.WithViewCallback(v.update),
+		goka.WithViewAutoReconnect(),
+		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger, "goka-view")),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(v.cfg.Kafka.Sarama())),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(v.cfg.Kafka.Sarama(), goka.NewTopicManagerConfig())),
+	)
+	if err != nil {
+		return fmt.Errorf("failed to build goka view: %w", err)
+	}
+	v.current <- gv
+	defer func() { <-v.current }()
+	if err := gv.Run(ctx); err != nil {
+		return fmt.Errorf("failed to run goka view: %w", err)
+	}
+	return nil
+}
+
+// update stores a table record, then announces it. goka calls it from one
+// goroutine per partition, so a customer's changes arrive in order.
+func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value []byte) error {
+	var err error
+	if value == nil {
+		err = s.Delete(key)
+	} else {
+		err = s.Set(key, value)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to store table record for %s: %w", key, err)
+	}
+	v.metrics.updates.Inc()
+	v.hub.Publish(Change{Key: key, Value: value})
+	return nil
+}
+
+// goka returns the running goka view, or nil.
+func (v *View) goka() *goka.View {
+	select {
+	case gv := <-v.current:
+		v.current <- gv
+		return gv
+	default:
+		return nil
+	}
+}
+
+// Recovered reports whether the view has caught up with the table.
+func (v *View) Recovered() bool {
+	gv := v.goka()
+	return gv != nil && gv.Recovered()
+}
+
+// Lookup returns a registered customer's state, or nil when the id is
+// unknown. Entries that only hold decisions (version 0) are unknown too.
+func (v *View) Lookup(id string) (*processor.Customer, error) {
+	c, err := v.get(id)
+	switch {
+	case err != nil:
+		v.metrics.lookups.WithLabelValues("error").Inc()
+		return nil, err
+	case !c.Registered():
+		v.metrics.lookups.WithLabelValues("not_found").Inc()
+		return nil, nil
+	}
+	v.metrics.lookups.WithLabelValues("found").Inc()
+	return c, nil
+}
+
+// Entry returns the table entry of id, including version-0 entries that
+// only hold decisions, or nil.
+func (v *View) Entry(id string) (*processor.Customer, error) { return v.get(id) }
+
+func (v *View) get(id string) (*processor.Customer, error) {
+	gv := v.goka()
+	if gv == nil {
+		return nil, ErrNotReady
+	}
+	value, err := gv.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("failed to look up %s: %w", id, err)
+	}
+	c, _ := value.(*processor.Customer) // the codec yields *Customer or nil
+	return c, nil
+}
+
+// List returns up to limit registered customers with ids after the given
+// one, in id order, and whether more may follow.
+func (v *View) List(after string, limit int) ([]*processor.Customer, bool, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	gv := v.goka()
+	if gv == nil {
+		return nil, false, ErrNotReady
+	}
+	it, err := gv.IteratorWithRange(after, "")
+	if err != nil {
+		return nil, false, fmt.Errorf("failed to iterate the view: %w", err)
+	}
+	defer it.Release()
+	out := make([]*processor.Customer, 0, min(limit, 64))
+	for it.Next() {
+		if it.Key() <= after {
+			continue
+		}
+		value, err := it.Value()
+		if err != nil {
+			return nil, false, fmt.Errorf("failed to read %s from the view: %w", it.Key(), err)
+		}
+		c, _ := value.(*processor.Customer)
+		if !c.Registered() {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, c)
+	}
+	if err := it.Err(); err != nil {
+		return nil, false, fmt.Errorf("failed to iterate the view: %w", err)
+	}
+	return out, false, nil
+}
+
+// WaitForVersion waits until the view holds id at minVersion or later and
+// returns that state. When ctx ends first it returns the latest state seen
+// (nil if none) with ctx's error.
+func (v *View) WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error) {
+	for {
+		// Subscribe before reading, so no change slips in between.
+		sub := v.hub.Subscribe(id, 16)
+		c, err := v.Lookup(id)
+		if err != nil {
+			sub.Close()
+			return nil, err
+		}
+		if c != nil && c.Version >= minVersion {
+			sub.Close()
+			return c, nil
+		}
+		for changed := false; !changed; {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				return c, ctx.Err()
+			case change, ok := <-sub.C():
+				if !ok { // dropped: read again with a new subscription
+					changed = true
+					break
+				}
+				next, err := processor.DecodeCustomer(change.Value)
+				if err == nil && next.Registered() {
+					c = next
+				}
+				changed = c != nil && c.Version >= minVersion
+			}
+		}
+		sub.Close()
+		if c != nil && c.Version >= minVersion {
+			return c, nil
+		}
+	}
+}

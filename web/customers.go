@@ -1,0 +1,143 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/views"
+)
+
+// customerPage is the body of GET /customers.
+type customerPage struct {
+	Customers []*processor.Customer `json:"customers"`
+	// Next is the id to pass as ?after= for the next page, empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := processor.ValidateKey(id); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+		return
+	}
+	q := r.URL.Query()
+	minVersion, err := parseInt(q.Get("min_version"), 0, "min_version")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return
+	}
+	wait, err := s.parseWait(q.Get("wait"), 0)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return
+	}
+	if !s.lookups.Recovered() {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+		return
+	}
+	var c *processor.Customer
+	if minVersion > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		c, err = s.lookups.WaitForVersion(ctx, id, minVersion)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			var current int64
+			if c != nil {
+				current = c.Version
+			}
+			writeJSON(w, http.StatusGatewayTimeout, apiError{Error: "wait_timeout",
+				Message: fmt.Sprintf("version %d not reached within %s", minVersion, wait), Version: &current})
+			return
+		}
+	} else {
+		c, err = s.lookups.Lookup(id)
+	}
+	if err != nil {
+		s.lookupFailed(w, err)
+		return
+	}
+	if c == nil {
+		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after := q.Get("after")
+	if after != "" {
+		if err := processor.ValidateKey(after); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", "after: "+err.Error())
+			return
+		}
+	}
+	limit, err := parseInt(q.Get("limit"), 100, "limit")
+	if err != nil || limit < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+		return
+	}
+	limit = min(limit, views.MaxListLimit)
+	if !s.lookups.Recovered() {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+		return
+	}
+	customers, more, err := s.lookups.List(after, int(limit))
+	if err != nil {
+		s.lookupFailed(w, err)
+		return
+	}
+	page := customerPage{Customers: customers}
+	if more && len(customers) > 0 {
+		page.Next = customers[len(customers)-1].ID
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// lookupFailed answers a failed read: the view is the only thing that can
+// fail here, and a view that cannot answer is unavailable, not broken.
+func (s *Server) lookupFailed(w http.ResponseWriter, err error) {
+	s.log.Warn("view lookup failed", "error", err)
+	writeError(w, http.StatusServiceUnavailable, "view_unavailable", "the view cannot answer right now; retry")
+}
+
+func (s *Server) parseWait(raw string, def time.Duration) (time.Duration, error) {
+	if raw == "" {
+		if def == 0 {
+			return min(2*time.Second, s.cfg.MaxWait), nil
+		}
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		secs, ierr := strconv.ParseFloat(raw, 64)
+		if ierr != nil {
+			return 0, fmt.Errorf("wait %q is not a duration such as 2s or 500ms", raw)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("wait %q must not be negative", raw)
+	}
+	return min(d, s.cfg.MaxWait), nil
+}
+
+func parseInt(raw string, def int64, name string) (int64, error) {
+	if raw == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%s %q is not a non-negative integer", name, raw)
+	}
+	return v, nil
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -1,0 +1,164 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventfold/eventfold/processor"
+)
+
+// Lookups is what the server reads customers from: a views.View.
+type Lookups interface {
+	Lookup(id string) (*processor.Customer, error)
+	List(after string, limit int) ([]*processor.Customer, bool, error)
+	WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error)
+	Recovered() bool
+}
+
+// Check is one readiness condition: its name and whether it holds.
+type Check struct {
+	Name  string
+	Ready func() bool
+}
+
+// Config configures the HTTP server.
+type Config struct {
+	// Addr is the listen address, such as ":8080".
+	Addr string
+	// MaxWait bounds ?wait= on reads.
+	MaxWait time.Duration
+	// ShutdownTimeout bounds the graceful shutdown of open requests.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// DefaultConfig returns the defaults of the HTTP server.
+func DefaultConfig() Config {
+	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("no listen address")
+	}
+	if c.MaxWait <= 0 {
+		return fmt.Errorf("max wait %s must be positive", c.MaxWait)
+	}
+	return nil
+}
+
+// Server serves eventfold's HTTP API.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	lookups  Lookups
+	checks   []Check
+	handler  http.Handler
+	listener net.Listener
+}
+
+// New builds a server. The registry receives the HTTP metrics; gatherer
+// is what /metrics exposes.
+func New(cfg Config, lookups Lookups, checks []Check, reg prometheus.Registerer, gatherer prometheus.Gatherer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("failed to validate web config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: lookups, checks: checks}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	routes := []route{
+		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getCustomer}},
+		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.listCustomers}},
+		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
+		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.pattern, m.instrument(r.pattern, r.methods))
+	}
+	mux.Handle("/", m.instrument("other", map[string]http.HandlerFunc{}))
+	s.handler = recoverPanics(s.log, mux)
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the listen address. Run calls it when it was not called.
+func (s *Server) Listen() (net.Addr, error) {
+	if s.listener != nil {
+		return s.listener.Addr(), nil
+	}
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.listener = l
+	return l.Addr(), nil
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	addr, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.log.Info("http server listening", "addr", addr.String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.listener) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("failed to serve http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("failed to shut down http server: %w", err)
+	}
+	return nil
+}
+
+// route maps a path pattern to its handlers by method, so that a wrong
+// method gets a JSON 405 rather than the mux's plain-text one.
+type route struct {
+	pattern string
+	methods map[string]http.HandlerFunc
+}
+
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panicked", "panic", v, "method", r.Method, "path", r.URL.Path)
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
