@@ -28,10 +28,11 @@ const (
 	HeaderTruncated = "eventfold.truncated_from"
 )
 
-// maxDeadLetterValue keeps a dead-letter record under the producer's 1 MiB
-// limit with room for headers; a longer value is truncated and its
-// original size recorded, since a failed emit would stop the processor.
-const maxDeadLetterValue = 1<<20 - 16<<10
+// maxDeadLetterRecord keeps a dead-letter record under the producer's and
+// the broker's default 1 MiB limits. A value that would not fit beside its
+// headers is truncated and its original size recorded: a failed emit would
+// stop the processor, and a record that fits is kept byte for byte.
+const maxDeadLetterRecord = 1<<20 - 1<<10
 
 // Config configures the processor.
 type Config struct {
@@ -240,11 +241,19 @@ func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, val
 	headers[HeaderTopic] = []byte(ctx.Topic())
 	headers[HeaderPartition] = []byte(strconv.Itoa(int(ctx.Partition())))
 	headers[HeaderOffset] = []byte(strconv.FormatInt(ctx.Offset(), 10))
-	if len(value) > maxDeadLetterValue {
+	if room := maxDeadLetterRecord - headerBytes(headers) - len(ctx.Key()); len(value) > room {
 		headers[HeaderTruncated] = []byte(strconv.Itoa(len(value)))
-		value = value[:maxDeadLetterValue]
+		value = value[:max(0, room-64)]
 	}
 	p.log.Debug("dead-lettered record", "reason", reason, "error", cause,
 		"partition", ctx.Partition(), "offset", ctx.Offset())
 	ctx.Emit(goka.Stream(p.cfg.Topics.DeadLetter()), ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
+}
+
+func headerBytes(h goka.Headers) int {
+	n := 0
+	for k, v := range h {
+		n += len(k) + len(v) + 16 // varint lengths and record overhead
+	}
+	return n
 }
