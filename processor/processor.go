@@ -11,10 +11,10 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/memstore"
 )
 
 // Dead-letter record headers. The record keeps the original key, value
@@ -130,7 +130,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		// storage before Kafka acknowledges it, so a persistent copy could
 		// survive a crash holding a write the table topic never got. The
 		// table topic is the only copy we trust, recovered on every start.
-		goka.WithStorageBuilder(storage.MemoryBuilder()),
+		goka.WithStorageBuilder(memstore.Builder()),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.cfg.Kafka.Sarama())),

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/memstore"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -20,6 +21,10 @@ var ErrNotReady = errors.New("view is not ready")
 
 // MaxListLimit caps one page of List.
 const MaxListLimit = 1000
+
+// keyLimit sorts after every valid customer id, whose bytes are all ASCII
+// letters, digits and ".:_-".
+const keyLimit = "\x7f"
 
 // Config configures a view.
 type Config struct {
@@ -97,7 +102,7 @@ func (v *View) Run(ctx context.Context) error {
 }
 
 func (v *View) runOnce(ctx context.Context) error {
-	sb := storage.MemoryBuilder()
+	sb := memstore.Builder()
 	if v.cfg.StorageDir != "" {
 		sb = storage.DefaultBuilder(v.cfg.StorageDir)
 	}
@@ -198,7 +203,9 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, bool, error
 	if gv == nil {
 		return nil, false, ErrNotReady
 	}
-	it, err := gv.IteratorWithRange(after, "")
+	// goka's leveldb storage treats an empty limit as "keys with the
+	// prefix start"; every valid id sorts below keyLimit.
+	it, err := gv.IteratorWithRange(after, keyLimit)
 	if err != nil {
 		return nil, false, fmt.Errorf("failed to iterate the view: %w", err)
 	}
