@@ -139,8 +139,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	webCfg := web.DefaultConfig()
 	webCfg.Addr, webCfg.MaxWait, webCfg.Logger = httpAddr, maxWait, log
+	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
+	if err != nil {
+		return err
+	}
+	defer publisher.Close()
+	reader, err := kafka.NewOffsetReader(kc, topics.Events)
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
 	checks := []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}
-	server, err := web.New(webCfg, view, checks, reg, reg)
+	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Checks: checks}, reg, reg)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,18 @@ func startPipeline(t *testing.T) *pipeline {
 	}
 	cfg := web.DefaultConfig()
 	cfg.Logger = log
-	srv, err := web.New(cfg, view, []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}, reg, reg)
+	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { publisher.Close() })
+	reader, err := kafka.NewOffsetReader(kc, topics.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close() })
+	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions),
+		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}}, reg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

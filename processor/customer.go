@@ -45,6 +45,9 @@ type Customer struct {
 	// Decisions holds the most recent decisions, oldest first, at most
 	// RecentDecisions of them.
 	Decisions []Decision `json:"recent_decisions,omitempty"`
+	// History holds the offsets of the accepted events, to read them back
+	// from the events topic; the partition is the key's.
+	History History `json:"history,omitzero"`
 }
 
 // Registered reports whether the customer exists for lookups.

@@ -73,6 +73,9 @@ func Apply(state Customer, ev Event) (Customer, Decision) {
 	}
 	apply(&next, ev)
 	next.Version = state.Version + 1
+	if ev.Offset >= 0 {
+		next.History = state.History.Append(ev.Offset)
+	}
 	next.LastEventID = ev.ID
 	if !ev.Time.IsZero() {
 		if state.Version == 0 {

@@ -238,38 +238,63 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, bool, error
 // returns that state. When ctx ends first it returns the latest state seen
 // (nil if none) with ctx's error.
 func (v *View) WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error) {
+	c, err := v.waitFor(ctx, id, func(c *processor.Customer) bool {
+		return c.Registered() && c.Version >= minVersion
+	})
+	if !c.Registered() {
+		c = nil
+	}
+	return c, err
+}
+
+// WaitForDecision waits until the view holds the fold's decision on the
+// event with the given id, and returns it with the entry that holds it.
+// When ctx ends first it returns the latest entry seen with ctx's error.
+func (v *View) WaitForDecision(ctx context.Context, id, eventID string) (processor.Decision, *processor.Customer, error) {
+	c, err := v.waitFor(ctx, id, func(c *processor.Customer) bool {
+		_, ok := c.Decision(eventID)
+		return ok
+	})
+	d, _ := c.Decision(eventID)
+	return d, c, err
+}
+
+// waitFor waits until the entry of id satisfies done, reacting to the
+// view's change notifications rather than polling.
+func (v *View) waitFor(ctx context.Context, id string, done func(*processor.Customer) bool) (*processor.Customer, error) {
 	for {
 		// Subscribe before reading, so no change slips in between.
 		sub := v.hub.Subscribe(id, 16)
-		c, err := v.Lookup(id)
+		c, err := v.get(id)
 		if err != nil {
 			sub.Close()
 			return nil, err
 		}
-		if c != nil && c.Version >= minVersion {
+		if c != nil && done(c) {
 			sub.Close()
 			return c, nil
 		}
-		for changed := false; !changed; {
+		dropped := false
+		for !dropped {
 			select {
 			case <-ctx.Done():
 				sub.Close()
 				return c, ctx.Err()
 			case change, ok := <-sub.C():
-				if !ok { // dropped: read again with a new subscription
-					changed = true
+				if !ok {
+					dropped = true // fell behind: read again, subscribed anew
 					break
 				}
 				next, err := processor.DecodeCustomer(change.Value)
-				if err == nil && next.Registered() {
-					c = next
+				if err != nil {
+					continue
 				}
-				changed = c != nil && c.Version >= minVersion
+				c = next
+				if done(c) {
+					sub.Close()
+					return c, nil
+				}
 			}
-		}
-		sub.Close()
-		if c != nil && c.Version >= minVersion {
-			return c, nil
 		}
 	}
 }

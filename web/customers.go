@@ -21,6 +21,12 @@ type customerPage struct {
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Has("version") || q.Has("at") {
+		if c, ok := s.registeredCustomer(w, r); ok {
+			s.customerAsOf(w, r, c)
+		}
+		return
+	}
 	id := r.PathValue("id")
 	if err := processor.ValidateKey(id); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
@@ -67,7 +73,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, public(c))
 }
 
 func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +99,9 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.lookupFailed(w, err)
 		return
+	}
+	for i, c := range customers {
+		customers[i] = public(c)
 	}
 	page := customerPage{Customers: customers}
 	if more && len(customers) > 0 {
@@ -141,3 +150,12 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// public returns the state as clients see it: without the offsets of its
+// events, which serve GET /customers/{id}/events and are an encoding
+// detail of the table.
+func public(c *processor.Customer) *processor.Customer {
+	out := *c
+	out.History = processor.History{}
+	return &out
+}

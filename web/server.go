@@ -18,9 +18,22 @@ import (
 // Lookups is what the server reads customers from: a views.View.
 type Lookups interface {
 	Lookup(id string) (*processor.Customer, error)
+	Entry(id string) (*processor.Customer, error)
 	List(after string, limit int) ([]*processor.Customer, bool, error)
 	WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error)
+	WaitForDecision(ctx context.Context, id, eventID string) (processor.Decision, *processor.Customer, error)
 	Recovered() bool
+}
+
+// Deps are the parts the server serves from.
+type Deps struct {
+	Lookups Lookups
+	// Publisher accepts writes; nil makes the server read-only.
+	Publisher Publisher
+	// History reads events back; nil disables history and time travel.
+	History HistoryReader
+	// Checks decide readiness.
+	Checks []Check
 }
 
 // Check is one readiness condition: its name and whether it holds.
@@ -58,30 +71,36 @@ func (c Config) Validate() error {
 
 // Server serves eventfold's HTTP API.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	lookups  Lookups
-	checks   []Check
+	cfg       Config
+	log       *slog.Logger
+	lookups   Lookups
+	publisher Publisher
+	history   HistoryReader
+	checks    []Check
 	handler  http.Handler
 	listener net.Listener
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
 // is what /metrics exposes.
-func New(cfg Config, lookups Lookups, checks []Check, reg prometheus.Registerer, gatherer prometheus.Gatherer) (*Server, error) {
+func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.Gatherer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("failed to validate web config: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: lookups, checks: checks}
+	if deps.Lookups == nil {
+		return nil, errors.New("web server needs lookups")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, checks: deps.Checks}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	routes := []route{
 		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getCustomer}},
+		{"/customers/{id}/events", map[string]http.HandlerFunc{http.MethodPost: s.appendEvent, http.MethodGet: s.listEvents}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.listCustomers}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},

@@ -1,0 +1,143 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/views"
+)
+
+// HistoryReader reads customers' events back from the log: a views.History.
+type HistoryReader interface {
+	Events(ctx context.Context, c *processor.Customer, afterVersion int64, limit int) ([]views.Event, error)
+	StateAtVersion(ctx context.Context, c *processor.Customer, version int64) (*processor.Customer, error)
+	StateAtTime(ctx context.Context, c *processor.Customer, t time.Time) (*processor.Customer, error)
+}
+
+// historyTimeout bounds the Kafka reads of one history request.
+const historyTimeout = 10 * time.Second
+
+// eventPage is the body of GET /customers/{id}/events.
+type eventPage struct {
+	Events []views.Event `json:"events"`
+	// FirstVersion is the oldest version still readable (1 unless the
+	// history was truncated).
+	FirstVersion int64 `json:"first_version"`
+	// NextAfterVersion is the after_version of the next page, absent on
+	// the last page.
+	NextAfterVersion int64 `json:"next_after_version,omitempty"`
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, err := parseInt(q.Get("after_version"), 0, "after_version")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return
+	}
+	limit, err := parseInt(q.Get("limit"), 100, "limit")
+	if err != nil || limit < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+		return
+	}
+	limit = min(limit, views.MaxListLimit)
+	c, ok := s.registeredCustomer(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
+	defer cancel()
+	events, err := s.history.Events(ctx, c, after, int(limit))
+	if err != nil {
+		s.historyFailed(w, err)
+		return
+	}
+	page := eventPage{Events: events, FirstVersion: c.History.FirstVersion()}
+	if page.Events == nil {
+		page.Events = []views.Event{}
+	}
+	if n := len(events); n > 0 && events[n-1].Version < c.Version {
+		page.NextAfterVersion = events[n-1].Version
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// customerAsOf answers GET /customers/{id}?version=N or ?at=<time>.
+func (s *Server) customerAsOf(w http.ResponseWriter, r *http.Request, c *processor.Customer) {
+	q := r.URL.Query()
+	if q.Has("version") && q.Has("at") {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "give version or at, not both")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
+	defer cancel()
+	var (
+		past *processor.Customer
+		err  error
+	)
+	if q.Has("version") {
+		version, perr := parseInt(q.Get("version"), 0, "version")
+		if perr != nil || version < 1 {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", "version must be a positive integer")
+			return
+		}
+		past, err = s.history.StateAtVersion(ctx, c, version)
+	} else {
+		at, perr := time.Parse(time.RFC3339Nano, q.Get("at"))
+		if perr != nil {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("at %q is not an RFC 3339 time", q.Get("at")))
+			return
+		}
+		past, err = s.history.StateAtTime(ctx, c, at)
+	}
+	if err != nil {
+		s.historyFailed(w, err)
+		return
+	}
+	w.Header().Set("ETag", etag(past.Version))
+	writeJSON(w, http.StatusOK, public(past))
+}
+
+// registeredCustomer looks up the customer of the request's {id}, or
+// answers the request when there is none.
+func (s *Server) registeredCustomer(w http.ResponseWriter, r *http.Request) (*processor.Customer, bool) {
+	id := r.PathValue("id")
+	if err := processor.ValidateKey(id); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+		return nil, false
+	}
+	if s.history == nil {
+		writeError(w, http.StatusNotImplemented, "no_history", "this server does not read history")
+		return nil, false
+	}
+	if !s.lookups.Recovered() {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+		return nil, false
+	}
+	c, err := s.lookups.Lookup(id)
+	if err != nil {
+		s.lookupFailed(w, err)
+		return nil, false
+	}
+	if c == nil {
+		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		return nil, false
+	}
+	return c, true
+}
+
+func (s *Server) historyFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, views.ErrVersionNotFound):
+		writeError(w, http.StatusNotFound, "version_not_found", err.Error())
+	case errors.Is(err, views.ErrHistoryTruncated):
+		writeError(w, http.StatusGone, "history_truncated", err.Error())
+	default:
+		s.log.Warn("history read failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "kafka_unavailable", "the events could not be read from Kafka; retry")
+	}
+}
