@@ -77,8 +77,8 @@ type Server struct {
 	publisher Publisher
 	history   HistoryReader
 	checks    []Check
-	handler  http.Handler
-	listener net.Listener
+	handler   http.Handler
+	listener  net.Listener
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
