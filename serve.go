@@ -150,7 +150,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer reader.Close()
 	checks := []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}
-	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Checks: checks}, reg, reg)
+	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(), Checks: checks}, reg, reg)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reader.Close() })
-	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions),
+	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(),
 		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}}, reg, reg)
 	if err != nil {
 		t.Fatal(err)

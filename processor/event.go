@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -201,6 +203,9 @@ func decodeValue(value []byte) (Event, error) {
 	case !utf8.Valid(value):
 		return Event{}, malformed("value is not valid UTF-8")
 	}
+	if err := checkJSON(value); err != nil {
+		return Event{}, malformed("%v", err)
+	}
 	var env envelope
 	if err := json.Unmarshal(value, &env); err != nil {
 		return Event{}, malformed("not a JSON object: %v", err)
@@ -221,17 +226,23 @@ func decodeValue(value []byte) (Event, error) {
 	}
 	ev := Event{ID: *env.ID, Source: *env.Source, Type: *env.Type, Offset: -1}
 	if env.Subject != nil {
+		if *env.Subject == "" {
+			return Event{}, malformed("subject must not be empty when present")
+		}
 		ev.Subject = *env.Subject
 	}
 	if env.Time != nil {
-		t, err := time.Parse(time.RFC3339Nano, *env.Time)
+		// RFC 3339 allows a lower-case t and z; Go's parser does not.
+		t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(*env.Time))
 		if err != nil {
 			return Event{}, malformed("time %q is not RFC 3339", *env.Time)
 		}
 		ev.Time = t.UTC()
 	}
-	if env.DataContentType != nil && *env.DataContentType != "application/json" {
-		return Event{}, malformed("datacontenttype %q is not application/json", *env.DataContentType)
+	if env.DataContentType != nil {
+		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
+			return Event{}, malformed("datacontenttype %q is not application/json", *env.DataContentType)
+		}
 	}
 	if len(env.ExpectedVersion) > 0 {
 		v, err := parseExpectedVersion(env.ExpectedVersion)
@@ -279,7 +290,7 @@ func parseExpectedVersion(raw json.RawMessage) (int64, error) {
 		text = s
 	}
 	v, err := strconv.ParseInt(text, 10, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || strings.HasPrefix(text, "+") {
 		return 0, malformed("expectedversion %s is not a non-negative integer", string(raw))
 	}
 	return v, nil

@@ -74,7 +74,11 @@ func Apply(state Customer, ev Event) (Customer, Decision) {
 	apply(&next, ev)
 	next.Version = state.Version + 1
 	if ev.Offset >= 0 {
-		next.History = state.History.Append(ev.Offset)
+		next.History = state.History.Append(next.Version, ev.Offset)
+	} else {
+		// An event whose offset is unknown cannot be read back: the kept
+		// history restarts after it rather than misnumber versions.
+		next.History = History{}
 	}
 	next.LastEventID = ev.ID
 	if !ev.Time.IsZero() {
@@ -148,8 +152,13 @@ func normalizeAddress(a *Address) *Address {
 	if a == nil {
 		return nil
 	}
-	n := *a
-	n.Country = strings.ToUpper(strings.TrimSpace(n.Country))
+	n := Address{
+		Line1:      strings.TrimSpace(a.Line1),
+		Line2:      strings.TrimSpace(a.Line2),
+		City:       strings.TrimSpace(a.City),
+		PostalCode: strings.TrimSpace(a.PostalCode),
+		Country:    strings.ToUpper(strings.TrimSpace(a.Country)),
+	}
 	return &n
 }
 

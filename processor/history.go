@@ -39,14 +39,15 @@ func (h History) FirstVersion() int64 {
 // Len is the number of kept offsets.
 func (h History) Len() int { return h.count }
 
-// Append returns h with offset added as the next version's.
-func (h History) Append(offset int64) History {
+// Append returns h with offset added as the given version's, which must
+// follow the last kept one (or start an empty history).
+func (h History) Append(version, offset int64) History {
 	if h.count >= MaxHistory {
 		h = h.dropOldest(historyDrop)
 	}
 	next := History{firstVersion: h.firstVersion, count: h.count + 1, last: offset}
 	if h.count == 0 {
-		next.firstVersion = 1
+		next.firstVersion = version
 	}
 	next.deltas = make([]byte, len(h.deltas), len(h.deltas)+binary.MaxVarintLen64)
 	copy(next.deltas, h.deltas)
@@ -79,10 +80,10 @@ func (h History) dropOldest(n int) History {
 		return History{}
 	}
 	var out History
-	for _, o := range offsets[n:] {
-		out = out.Append(o)
+	first := h.firstVersion + int64(n)
+	for i, o := range offsets[n:] {
+		out = out.Append(first+int64(i), o)
 	}
-	out.firstVersion = h.firstVersion + int64(n)
 	return out
 }
 

@@ -232,22 +232,59 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, value []byte) {
 	p.metrics.rejected.WithLabelValues(reason).Inc()
 	p.metrics.deadLetters.WithLabelValues(reason).Inc()
-	headers := goka.Headers{}
-	for k, v := range ctx.Headers() {
-		headers[k] = v
-	}
-	headers[HeaderReason] = []byte(reason)
-	headers[HeaderError] = []byte(cause.Error())
-	headers[HeaderTopic] = []byte(ctx.Topic())
-	headers[HeaderPartition] = []byte(strconv.Itoa(int(ctx.Partition())))
-	headers[HeaderOffset] = []byte(strconv.FormatInt(ctx.Offset(), 10))
-	if room := maxDeadLetterRecord - headerBytes(headers) - len(ctx.Key()); len(value) > room {
-		headers[HeaderTruncated] = []byte(strconv.Itoa(len(value)))
-		value = value[:max(0, room-64)]
-	}
+	key, headers, value := fitDeadLetter(ctx.Key(), ctx.Headers(), goka.Headers{
+		HeaderReason:    []byte(reason),
+		HeaderError:     []byte(cause.Error()),
+		HeaderTopic:     []byte(ctx.Topic()),
+		HeaderPartition: []byte(strconv.Itoa(int(ctx.Partition()))),
+		HeaderOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+	}, value)
 	p.log.Debug("dead-lettered record", "reason", reason, "error", cause,
 		"partition", ctx.Partition(), "offset", ctx.Offset())
-	ctx.Emit(goka.Stream(p.cfg.Topics.DeadLetter()), ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
+	ctx.Emit(goka.Stream(p.cfg.Topics.DeadLetter()), key, value, goka.WithCtxEmitHeaders(headers))
+}
+
+// Headers of a dead letter that had to be cut to fit.
+const (
+	HeaderKeyTruncated    = "eventfold.key_truncated_from"
+	HeaderHeadersDropped  = "eventfold.headers_dropped"
+	maxTruncatedKeyLength = 1024
+	maxKeptHeaderBytes    = 64 << 10
+)
+
+// fitDeadLetter keeps the original key, headers and value when they fit
+// one record beside the reason headers. Otherwise it gives up, in order,
+// original headers over 64 KiB, the key beyond 1 KiB and the value's
+// tail, each noted in a header: an emit that fails would stop the
+// processor on the same record forever.
+func fitDeadLetter(key string, original, ours goka.Headers, value []byte) (string, goka.Headers, []byte) {
+	headers := goka.Headers{}
+	for k, v := range original {
+		headers[k] = v
+	}
+	for k, v := range ours {
+		headers[k] = v
+	}
+	size := func() int { return headerBytes(headers) + len(key) + len(value) + 128 }
+	if size() <= maxDeadLetterRecord {
+		return key, headers, value
+	}
+	if headerBytes(original) > maxKeptHeaderBytes {
+		headers = goka.Headers{HeaderHeadersDropped: []byte(strconv.Itoa(len(original)))}
+		for k, v := range ours {
+			headers[k] = v
+		}
+	}
+	if len(key) > maxTruncatedKeyLength && size() > maxDeadLetterRecord {
+		headers[HeaderKeyTruncated] = []byte(strconv.Itoa(len(key)))
+		key = key[:maxTruncatedKeyLength]
+	}
+	if size() > maxDeadLetterRecord {
+		headers[HeaderTruncated] = []byte(strconv.Itoa(len(value)))
+		room := maxDeadLetterRecord - headerBytes(headers) - len(key) - 128
+		value = value[:max(0, room)]
+	}
+	return key, headers, value
 }
 
 func headerBytes(h goka.Headers) int {

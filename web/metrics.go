@@ -16,7 +16,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, watchers func() int64) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_requests_total",
@@ -28,7 +28,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "method"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_watchers",
+		Help: "Open change streams (GET /watch and /customers/{id}/watch).",
+	}, func() float64 { return float64(watchers()) })
+	for _, c := range []prometheus.Collector{m.requests, m.duration, open} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register http metrics: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,8 @@ type Deps struct {
 	Publisher Publisher
 	// History reads events back; nil disables history and time travel.
 	History HistoryReader
+	// Subscriber streams changes; nil disables the watch routes.
+	Subscriber Subscriber
 	// Checks decide readiness.
 	Checks []Check
 }
@@ -50,12 +53,20 @@ type Config struct {
 	MaxWait time.Duration
 	// ShutdownTimeout bounds the graceful shutdown of open requests.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// MaxWatchers bounds the open change streams.
+	MaxWatchers int
+	// WatchHeartbeat is the interval of comments that keep idle change
+	// streams alive through proxies.
+	WatchHeartbeat time.Duration
+	// WatchWriteTimeout drops a change stream whose client stops reading.
+	WatchWriteTimeout time.Duration
+	Logger            *slog.Logger
 }
 
 // DefaultConfig returns the defaults of the HTTP server.
 func DefaultConfig() Config {
-	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
+	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
+		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second}
 }
 
 // Validate reports a configuration that cannot work.
@@ -66,19 +77,24 @@ func (c Config) Validate() error {
 	if c.MaxWait <= 0 {
 		return fmt.Errorf("max wait %s must be positive", c.MaxWait)
 	}
+	if c.MaxWatchers < 0 || c.WatchHeartbeat <= 0 || c.WatchWriteTimeout <= 0 {
+		return errors.New("watch limits must be positive")
+	}
 	return nil
 }
 
 // Server serves eventfold's HTTP API.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	lookups   Lookups
-	publisher Publisher
-	history   HistoryReader
-	checks    []Check
-	handler   http.Handler
-	listener  net.Listener
+	cfg        Config
+	log        *slog.Logger
+	lookups    Lookups
+	publisher  Publisher
+	history    HistoryReader
+	subscriber Subscriber
+	checks     []Check
+	watchers   atomic.Int64
+	handler    http.Handler
+	listener   net.Listener
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
@@ -93,8 +109,8 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, checks: deps.Checks}
-	m, err := newMetrics(reg)
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks}
+	m, err := newMetrics(reg, s.watchers.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +118,8 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getCustomer}},
 		{"/customers/{id}/events", map[string]http.HandlerFunc{http.MethodPost: s.appendEvent, http.MethodGet: s.listEvents}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.listCustomers}},
+		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.watchCustomer}},
+		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.watchAll}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
