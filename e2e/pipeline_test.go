@@ -33,18 +33,40 @@ type pipeline struct {
 	client *testkit.Client
 }
 
+// startPipeline runs the service in process on a fresh kfake cluster.
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 6})
 	if err != nil {
 		t.Fatalf("failed to start kfake: %v", err)
 	}
 	t.Cleanup(b.Close)
+	return startPipelineOn(t, b.Addr(), kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1})
+}
 
+// startRealKafkaPipeline runs the service in process beside the real
+// Apache Kafka of the suite, on topics of its own.
+func startRealKafkaPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	broker := testkit.RequireKafka(t)
+	return startPipelineOn(t, broker, kafka.Topics{Events: testkit.UniqueName("events"), Group: testkit.UniqueName("customers"), Partitions: 6, Replication: 1})
+}
+
+// brokers are the two kinds of broker every event-sourcing feature is
+// tested on.
+var brokers = []struct {
+	name  string
+	start func(*testing.T) *pipeline
+}{
+	{"kfake", startPipeline},
+	{"kafka", startRealKafkaPipeline},
+}
+
+func startPipelineOn(t *testing.T, broker string, topics kafka.Topics) *pipeline {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
-	kc.Brokers = []string{b.Addr()}
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1}
+	kc.Brokers = []string{broker}
 	ctx, cancel := context.WithCancel(context.Background())
 	partitions, err := kafka.Setup(ctx, kc, topics)
 	if err != nil {
@@ -95,7 +117,7 @@ func startPipeline(t *testing.T) *pipeline {
 			t.Errorf("pipeline did not stop within 20s of cancellation")
 		}
 	})
-	p := &pipeline{broker: b.Addr(), topics: topics, reg: reg, client: testkit.NewClient(hs.URL)}
+	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL)}
 	p.client.WaitReady(t, 30*time.Second)
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -57,7 +58,7 @@ type View struct {
 	log     *slog.Logger
 	hub     *Hub
 	metrics *metrics
-	current chan *goka.View // holds the running goka view, if any
+	current atomic.Pointer[goka.View] // the running goka view, if any
 }
 
 // New builds a view; call Run to start it.
@@ -71,7 +72,7 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(), current: make(chan *goka.View, 1)}
+	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub()}
 	m, err := newMetrics(reg, v)
 	if err != nil {
 		return nil, err
@@ -118,8 +119,8 @@ func (v *View) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to build goka view: %w", err)
 	}
-	v.current <- gv
-	defer func() { <-v.current }()
+	v.current.Store(gv)
+	defer v.current.Store(nil)
 	if err := gv.Run(ctx); err != nil {
 		return fmt.Errorf("failed to run goka view: %w", err)
 	}
@@ -144,15 +145,7 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 }
 
 // goka returns the running goka view, or nil.
-func (v *View) goka() *goka.View {
-	select {
-	case gv := <-v.current:
-		v.current <- gv
-		return gv
-	default:
-		return nil
-	}
-}
+func (v *View) goka() *goka.View { return v.current.Load() }
 
 // Recovered reports whether the view has caught up with the table.
 func (v *View) Recovered() bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -84,19 +85,43 @@ func Setup(ctx context.Context, cfg Config, topics Topics) (int32, error) {
 }
 
 // ensure creates a topic unless it exists and returns its partition count.
+// A new topic's metadata reaches the brokers a moment after the
+// controller accepted it, and a topic's leader may be moving; both are
+// waited out for a while.
 func ensure(admin sarama.ClusterAdmin, name string, partitions int32, replication int16, configs map[string]string) (int32, error) {
-	if n, err := partitionCount(admin, name); err != nil || n > 0 {
-		return n, err
+	deadline := time.Now().Add(30 * time.Second)
+	created := false
+	for {
+		n, err := partitionCount(admin, name)
+		switch {
+		case err == nil && n > 0:
+			return n, nil
+		case err == nil && !created:
+			if err := create(admin, name, partitions, replication, configs); err != nil {
+				return 0, err
+			}
+			created = true
+			continue
+		case err == nil:
+			err = errors.New("no partitions reported yet")
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("topic %s is not ready: %w", name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func create(admin sarama.ClusterAdmin, name string, partitions int32, replication int16, configs map[string]string) error {
 	entries := make(map[string]*string, len(configs))
 	for k, v := range configs {
 		entries[k] = &v
 	}
 	err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication, ConfigEntries: entries}, false)
 	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return 0, fmt.Errorf("failed to create topic %s: %w", name, err)
+		return fmt.Errorf("failed to create topic %s: %w", name, err)
 	}
-	return partitionCount(admin, name)
+	return nil
 }
 
 func partitionCount(admin sarama.ClusterAdmin, name string) (int32, error) {
@@ -110,6 +135,9 @@ func partitionCount(admin sarama.ClusterAdmin, name string) (int32, error) {
 		}
 		if errors.Is(m.Err, sarama.ErrUnknownTopicOrPartition) {
 			return 0, nil
+		}
+		if errors.Is(m.Err, sarama.ErrLeaderNotAvailable) && len(m.Partitions) == 0 {
+			return 0, fmt.Errorf("topic %s has no leader yet: %w", name, m.Err)
 		}
 		if m.Err != sarama.ErrNoError {
 			return 0, fmt.Errorf("failed to describe topic %s: %w", name, m.Err)
