@@ -4,6 +4,7 @@
 //
 //	eventfold serve     run the processor, the view and the HTTP server
 //	eventfold produce   produce JSON-lines events to the events topic
+//	eventfold rebuild   fold the whole events topic into a new group table
 package main
 
 import (
@@ -15,7 +16,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -26,6 +30,7 @@ const usage = `eventfold: event-sourced customer state on Apache Kafka
 Usage:
   eventfold serve [flags]     fold the events topic and serve lookups over HTTP
   eventfold produce [flags]   produce JSON-lines events (stdin or --file)
+  eventfold rebuild [flags]   fold the whole events topic into a new --group's table, then stop
   eventfold version           print the version
 
 Run "eventfold <command> --help" for the flags of a command.`
@@ -48,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serve(ctx, args[1:], stderr)
 	case "produce":
 		err = produce(ctx, args[1:], stdin, stdout, stderr)
+	case "rebuild":
+		err = rebuild(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "eventfold", version)
 		return 0
@@ -87,4 +94,15 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("%w: log format %q is not text or json", errUsage, format)
+}
+
+// buildInfo is the eventfold_build_info gauge: 1, labelled with versions.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "eventfold_build_info",
+		Help:        "Build information of the running eventfold; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
 }

@@ -13,6 +13,7 @@ type metrics struct {
 	duplicates   prometheus.Counter
 	foldDuration prometheus.Histogram
 	restarts     prometheus.Counter
+	tableWrites  prometheus.Counter
 	rebalances   prometheus.Counter
 }
 
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to decode, fold and store one event.",
 			Buckets: prometheus.ExponentialBuckets(5e-6, 4, 10),
 		}),
+		tableWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_table_writes_total",
+			Help: "Customer states written to the group table.",
+		}),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventfold_processor_restarts_total",
 			Help: "Times the goka processor failed and was rebuilt.",
@@ -48,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Partition assignments received by the processor.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.foldDuration, m.restarts, m.rebalances} {
+	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.foldDuration, m.restarts, m.rebalances, m.tableWrites} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register processor metrics: %w", err)
 		}

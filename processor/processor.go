@@ -226,6 +226,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 		p.metrics.rejected.WithLabelValues(d.Reason).Inc()
 	}
 	ctx.SetValue(&next)
+	p.metrics.tableWrites.Inc()
 	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
 }
 

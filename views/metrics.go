@@ -40,7 +40,11 @@ func newMetrics(reg prometheus.Registerer, v *View) (*metrics, error) {
 		Name: "eventfold_view_subscribers",
 		Help: "Open subscriptions to view changes (waiting readers and watchers).",
 	}, func() float64 { return float64(v.hub.Subscribers()) })
-	for _, c := range []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers} {
+	keys := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_view_keys",
+		Help: "Table entries held by the view, including never-registered ids that only hold decisions.",
+	}, func() float64 { return float64(v.Keys()) })
+	for _, c := range []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers, keys} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register view metrics: %w", err)
 		}

@@ -59,6 +59,7 @@ type View struct {
 	hub     *Hub
 	metrics *metrics
 	current atomic.Pointer[goka.View] // the running goka view, if any
+	keys    atomic.Int64              // keys in local storage
 }
 
 // New builds a view; call Run to start it.
@@ -109,7 +110,7 @@ func (v *View) runOnce(ctx context.Context) error {
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), processor.CustomerCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),
-		goka.WithViewStorageBuilder(sb),
+		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys)),
 		goka.WithViewCallback(v.update),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger, "goka-view")),
@@ -146,6 +147,32 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 
 // goka returns the running goka view, or nil.
 func (v *View) goka() *goka.View { return v.current.Load() }
+
+// Keys returns the number of table entries the view holds, including
+// version-0 entries that only hold decisions.
+func (v *View) Keys() int64 { return v.keys.Load() }
+
+// Positions returns, per partition of the table, the next offset the view
+// will read: the basis of its lag.
+func (v *View) Positions() (map[int32]int64, error) {
+	gv := v.goka()
+	if gv == nil {
+		return nil, ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out := map[int32]int64{}
+	for p, st := range gv.Stats(ctx).Partitions {
+		switch {
+		case st == nil:
+		case st.Input != nil && st.Input.Count > 0:
+			out[p] = st.Input.LastOffset + 1
+		case st.Recovery != nil:
+			out[p] = st.Recovery.Offset
+		}
+	}
+	return out, nil
+}
 
 // Recovered reports whether the view has caught up with the table.
 func (v *View) Recovered() bool {

@@ -13,16 +13,22 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // readyz is 200 only when every check holds; it names the ones that fail.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	body := readiness{Ready: true}
-	for _, c := range s.checks {
-		if !c.Ready() {
-			body.Ready = false
-			body.Missing = append(body.Missing, c.Name)
-		}
-	}
+	ready, missing := s.ready()
+	body := readiness{Ready: ready, Missing: missing}
 	status := http.StatusOK
 	if !body.Ready {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, body)
+}
+
+// ready evaluates the readiness checks and names the failing ones.
+func (s *Server) ready() (bool, []string) {
+	var missing []string
+	for _, c := range s.checks {
+		if !c.Ready() {
+			missing = append(missing, c.Name)
+		}
+	}
+	return len(missing) == 0, missing
 }

@@ -16,7 +16,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, watchers func() int64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, watchers func() int64, ready func() bool) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_requests_total",
@@ -32,7 +32,16 @@ func newMetrics(reg prometheus.Registerer, watchers func() int64) (*metrics, err
 		Name: "eventfold_watchers",
 		Help: "Open change streams (GET /watch and /customers/{id}/watch).",
 	}, func() float64 { return float64(watchers()) })
-	for _, c := range []prometheus.Collector{m.requests, m.duration, open} {
+	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_ready",
+		Help: "1 when /readyz answers 200 (view recovered, processor running), 0 otherwise.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, open, readyGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register http metrics: %w", err)
 		}

@@ -110,7 +110,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		return nil, errors.New("web server needs lookups")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks}
-	m, err := newMetrics(reg, s.watchers.Load)
+	m, err := newMetrics(reg, s.watchers.Load, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
 		return nil, err
 	}
