@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -31,6 +32,7 @@ Usage:
   eventfold serve [flags]     fold the events topic and serve lookups over HTTP
   eventfold produce [flags]   produce JSON-lines events (stdin or --file)
   eventfold rebuild [flags]   fold the whole events topic into a new --group's table, then stop
+  eventfold healthcheck       exit 0 when a server's /healthz answers 200
   eventfold version           print the version
 
 Run "eventfold <command> --help" for the flags of a command.`
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = produce(ctx, args[1:], stdin, stdout, stderr)
 	case "rebuild":
 		err = rebuild(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		err = healthcheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "eventfold", version)
 		return 0
@@ -105,4 +109,11 @@ func buildInfo() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// routeSaramaLogs sends sarama's logs, which go to a package variable, to
+// the structured logger at debug level. This is the one global main sets:
+// sarama offers no other way.
+func routeSaramaLogs(log *slog.Logger) {
+	sarama.Logger = slog.NewLogLogger(log.With("component", "sarama").Handler(), slog.LevelDebug)
 }

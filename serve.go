@@ -114,6 +114,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	routeSaramaLogs(log)
 	kc, stopBroker, err := common.connect(log)
 	if err != nil {
 		return err

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// healthcheck probes a running server's /healthz: the container image's
+// HEALTHCHECK, which has no curl or wget to run.
+func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		url     string
+		timeout time.Duration
+	)
+	fs := newFlagSet("healthcheck", "eventfold healthcheck: exit 0 when the server answers 200 on its health endpoint.")
+	fs.SetOutput(stderr)
+	fs.stringVar(&url, "url", "http://127.0.0.1:8080/healthz", "URL to probe")
+	fs.durationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("failed to probe %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
