@@ -383,3 +383,17 @@ func TestDecodeAttributeNamesAreCaseSensitive(t *testing.T) {
 		})
 	}
 }
+
+// encoding/json folds the Kelvin sign to k and the long s to s when it
+// matches names; such spellings must not slip past the case check.
+func TestDecodeRejectsUnicodeFoldedNames(t *testing.T) {
+	for _, value := range []string{
+		`{"specversion":"1.0","id":"a","ſource":"/s","source":"/t","type":"customer.erased"}`,
+		`{"specversion":"1.0","id":"a","source":"/s","type":"customer.erased","\u0069d":"b"}`,
+		`{"specversion":"1.0","id":"a","source":"/s","type":"customer.renamed","data":{"name":"x","\u004Eame":"y"}}`,
+	} {
+		if _, err := Decode("k", []byte(value)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Decode(%s) = %v, want malformed", value, err)
+		}
+	}
+}

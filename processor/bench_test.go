@@ -1,0 +1,114 @@
+package processor
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func benchEvents(n int) ([]string, [][]byte) {
+	keys := make([]string, n)
+	values := make([][]byte, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("cust-%06d", i%1000)
+		if i < 1000 {
+			values[i] = fmt.Appendf(nil, `{"specversion":"1.0","id":"e-%d","source":"/bench","type":"customer.registered","time":"2026-01-01T00:00:00Z","subject":%q,"data":{"name":"Customer %d","email":"c%d@example.com","address":{"line1":"1 Main St","city":"Springfield","postal_code":"12345","country":"US"}}}`, i, keys[i], i, i)
+		} else {
+			values[i] = fmt.Appendf(nil, `{"specversion":"1.0","id":"e-%d","source":"/bench","type":"customer.renamed","time":"2026-01-01T00:00:00Z","subject":%q,"data":{"name":"Name %d"}}`, i, keys[i], i)
+		}
+	}
+	return keys, values
+}
+
+func BenchmarkDecode(b *testing.B) {
+	keys, values := benchEvents(2000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		j := i % len(values)
+		if _, err := Decode(keys[j], values[j]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFoldRecord measures what the processor does per record: decode
+// the event, decode the stored state, apply, encode the new state.
+func BenchmarkFoldRecord(b *testing.B) {
+	keys, values := benchEvents(20000)
+	states := map[string][]byte{}
+	codec := CustomerCodec{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		j := i % len(values)
+		ev, err := Decode(keys[j], values[j])
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev.Offset = int64(i)
+		ev.Time = time.Unix(0, 0)
+		var state Customer
+		if raw := states[keys[j]]; raw != nil {
+			c, err := DecodeCustomer(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			state = *c
+		}
+		next, _ := Apply(state, ev)
+		raw, err := codec.Encode(&next)
+		if err != nil {
+			b.Fatal(err)
+		}
+		states[keys[j]] = raw
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	keys, values := benchEvents(1001)
+	reg, _ := Decode(keys[0], values[0])
+	state, _ := Apply(Customer{}, reg)
+	ren, err := Decode(keys[1000], values[1000])
+	if err != nil || ren.Type != TypeRenamed || keys[1000] != keys[0] {
+		b.Fatalf("bench data: %v %s", err, ren.Type)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		ren.Offset = int64(i + 10)
+		ren.ID = "x"
+		_, d := Apply(state, ren)
+		if d.Outcome != Accepted {
+			b.Fatal(d)
+		}
+	}
+}
+
+func BenchmarkCustomerCodec(b *testing.B) {
+	keys, values := benchEvents(40)
+	var state Customer
+	for i := range values {
+		ev, _ := Decode(keys[0], values[i])
+		ev.Offset = int64(i)
+		state, _ = Apply(state, ev)
+	}
+	codec := CustomerCodec{}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := codec.Encode(&state); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	raw, _ := codec.Encode(&state)
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := codec.Decode(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
