@@ -30,11 +30,12 @@ type pipeline struct {
 	broker string
 	topics kafka.Topics
 	reg    *prometheus.Registry
-	client *testkit.Client
+	client  *testkit.Client
+	handler http.Handler
 }
 
 // startPipeline runs the service in process on a fresh kfake cluster.
-func startPipeline(t *testing.T) *pipeline {
+func startPipeline(t testing.TB) *pipeline {
 	t.Helper()
 	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 6})
 	if err != nil {
@@ -46,7 +47,7 @@ func startPipeline(t *testing.T) *pipeline {
 
 // startRealKafkaPipeline runs the service in process beside the real
 // Apache Kafka of the suite, on topics of its own.
-func startRealKafkaPipeline(t *testing.T) *pipeline {
+func startRealKafkaPipeline(t testing.TB) *pipeline {
 	t.Helper()
 	broker := testkit.RequireKafka(t)
 	return startPipelineOn(t, broker, kafka.Topics{Events: testkit.UniqueName("events"), Group: testkit.UniqueName("customers"), Partitions: 6, Replication: 1})
@@ -56,13 +57,13 @@ func startRealKafkaPipeline(t *testing.T) *pipeline {
 // tested on.
 var brokers = []struct {
 	name  string
-	start func(*testing.T) *pipeline
+	start func(testing.TB) *pipeline
 }{
 	{"kfake", startPipeline},
 	{"kafka", startRealKafkaPipeline},
 }
 
-func startPipelineOn(t *testing.T, broker string, topics kafka.Topics) *pipeline {
+func startPipelineOn(t testing.TB, broker string, topics kafka.Topics) *pipeline {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
@@ -117,14 +118,14 @@ func startPipelineOn(t *testing.T, broker string, topics kafka.Topics) *pipeline
 			t.Errorf("pipeline did not stop within 20s of cancellation")
 		}
 	})
-	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL)}
+	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL), handler: srv.Handler()}
 	p.client.WaitReady(t, 30*time.Second)
 	return p
 }
 
 // produce sends records with franz-go, whose default partitioner is the
 // Java client's murmur2: an independent producer of the event contract.
-func (p *pipeline) produce(t *testing.T, records ...*kgo.Record) {
+func (p *pipeline) produce(t testing.TB, records ...*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.DefaultProduceTopic(p.topics.Events),
 		kgo.ProducerBatchMaxBytes(2<<20), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))

@@ -145,24 +145,20 @@ func (p *Processor) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to build goka processor: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- gp.Run(ctx) }()
-	ready := gp.StateReader().WaitForState(goka.ProcStateRunning)
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-ready:
-			p.running.Store(true)
-			p.log.Info("processor running", "group", p.cfg.Topics.Group, "events", p.cfg.Topics.Events)
-			// Rebalances move the processor out of running; watch for it.
-			ready = nil
-			go p.trackState(ctx, gp)
-		}
+	// Mirror goka's state into Ready for as long as this processor lives.
+	runCtx, stopTracking := context.WithCancel(ctx)
+	defer stopTracking()
+	go p.trackState(runCtx, gp)
+	if err := gp.Run(ctx); err != nil {
+		return fmt.Errorf("failed to run goka processor: %w", err)
 	}
+	return nil
 }
 
-// trackState mirrors goka's processor state into Ready.
+// trackState mirrors goka's processor state into Ready until ctx ends.
+// goka passes through Stopping and Stopped at the end of every consumer
+// group session, that is at every rebalance, and then through Setup back
+// to Running: Stopped is not the end, only ctx is.
 func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
 	obs := gp.StateReader().ObserveStateChange()
 	defer obs.Stop()
@@ -174,10 +170,11 @@ func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
 			if !ok {
 				return
 			}
-			p.running.Store(s == goka.ProcStateRunning)
-			if s == goka.ProcStateStopped {
-				return
+			running := s == goka.ProcStateRunning
+			if running && !p.running.Load() {
+				p.log.Info("processor running", "group", p.cfg.Topics.Group, "events", p.cfg.Topics.Events)
 			}
+			p.running.Store(running)
 		}
 	}
 }
