@@ -85,14 +85,32 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-func BenchmarkCustomerCodec(b *testing.B) {
-	keys, values := benchEvents(40)
+// benchState is a customer after 40 events, with a full ring of recent
+// decisions including a few rejections.
+func benchState(b *testing.B) Customer {
+	b.Helper()
+	keys, values := benchEvents(40000)
 	var state Customer
-	for i := range values {
-		ev, _ := Decode(keys[0], values[i])
+	for i := 0; i < 40000; i += 1000 { // every event of cust-000000
+		ev, err := Decode(keys[i], values[i])
+		if err != nil {
+			b.Fatal(err)
+		}
 		ev.Offset = int64(i)
+		if i%5000 == 0 && i > 0 {
+			v := int64(1)
+			ev.ExpectedVersion = &v // a conflict
+		}
 		state, _ = Apply(state, ev)
 	}
+	if state.Version < 30 || len(state.Decisions) != RecentDecisions {
+		b.Fatalf("bench state at version %d with %d decisions", state.Version, len(state.Decisions))
+	}
+	return state
+}
+
+func BenchmarkCustomerCodec(b *testing.B) {
+	state := benchState(b)
 	codec := CustomerCodec{}
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
