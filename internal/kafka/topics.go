@@ -56,7 +56,13 @@ func Setup(ctx context.Context, cfg Config, topics Topics) (int32, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		partitions, err := ensure(admin, spec.name, topics.Partitions, topics.Replication, spec.configs)
+		want := topics.Partitions
+		if spec.name != topics.Events && eventPartitions > 0 {
+			// The table and the dead-letter topic follow the events topic,
+			// which may have been created with another count.
+			want = eventPartitions
+		}
+		partitions, err := ensure(admin, spec.name, want, topics.Replication, spec.configs)
 		if err != nil {
 			return 0, err
 		}
@@ -141,6 +147,13 @@ func partitionCount(admin sarama.ClusterAdmin, name string) (int32, error) {
 		}
 		if m.Err != sarama.ErrNoError {
 			return 0, fmt.Errorf("failed to describe topic %s: %w", name, m.Err)
+		}
+		// A partition without a leader cannot be written yet: goka's
+		// first writes to a just-created table would fail.
+		for _, pm := range m.Partitions {
+			if pm.Err != sarama.ErrNoError || pm.Leader < 0 {
+				return 0, fmt.Errorf("partition %d of topic %s has no leader yet", pm.ID, name)
+			}
 		}
 		return int32(len(m.Partitions)), nil
 	}
