@@ -27,9 +27,9 @@ import (
 
 // pipeline is the whole service in one test process, on kfake.
 type pipeline struct {
-	broker string
-	topics kafka.Topics
-	reg    *prometheus.Registry
+	broker  string
+	topics  kafka.Topics
+	reg     *prometheus.Registry
 	client  *testkit.Client
 	handler http.Handler
 }
