@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,15 +94,21 @@ func (c *commonFlags) connect(log *slog.Logger) (kafka.Config, func(), error) {
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var (
-		common   commonFlags
-		httpAddr string
-		maxWait  time.Duration
+		common                        commonFlags
+		httpAddr                      string
+		maxWait                       time.Duration
+		readTokenFile, writeTokenFile string
+		tlsCert, tlsKey               string
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
 	fs.SetOutput(stderr)
 	common.register(fs)
 	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
-	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads")
+	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
+	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty leaves writes open")
+	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open")
+	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
+	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -140,6 +148,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	webCfg := web.DefaultConfig()
 	webCfg.Addr, webCfg.MaxWait, webCfg.Logger = httpAddr, maxWait, log
+	webCfg.TLSCertFile, webCfg.TLSKeyFile = tlsCert, tlsKey
+	if webCfg.ReadTokens, err = readTokens(readTokenFile); err != nil {
+		return err
+	}
+	if webCfg.WriteTokens, err = readTokens(writeTokenFile); err != nil {
+		return err
+	}
 	offsets, err := kafka.NewOffsets(kc)
 	if err != nil {
 		return err
@@ -180,4 +195,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	err = g.Wait()
 	log.Info("eventfold stopped", "error", err)
 	return err
+}
+
+// readTokens reads bearer tokens, one per line; blank lines and lines
+// starting with # are skipped. An empty path means no tokens.
+func readTokens(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read token file: %w", err)
+	}
+	var tokens []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			tokens = append(tokens, line)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%w: token file %s holds no token", errUsage, path)
+	}
+	return tokens, nil
 }

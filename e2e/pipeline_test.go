@@ -32,17 +32,18 @@ type pipeline struct {
 	reg     *prometheus.Registry
 	client  *testkit.Client
 	handler http.Handler
+	routes  []web.Route
 }
 
 // startPipeline runs the service in process on a fresh kfake cluster.
-func startPipeline(t testing.TB) *pipeline {
+func startPipeline(t testing.TB, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
 	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 6})
 	if err != nil {
 		t.Fatalf("failed to start kfake: %v", err)
 	}
 	t.Cleanup(b.Close)
-	return startPipelineOn(t, b.Addr(), kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1})
+	return startPipelineOn(t, b.Addr(), kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1}, opts...)
 }
 
 // startRealKafkaPipeline runs the service in process beside the real
@@ -59,11 +60,11 @@ var brokers = []struct {
 	name  string
 	start func(testing.TB) *pipeline
 }{
-	{"kfake", startPipeline},
+	{"kfake", func(t testing.TB) *pipeline { return startPipeline(t) }},
 	{"kafka", startRealKafkaPipeline},
 }
 
-func startPipelineOn(t testing.TB, broker string, topics kafka.Topics) *pipeline {
+func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
@@ -85,6 +86,9 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics) *pipeline
 	}
 	cfg := web.DefaultConfig()
 	cfg.Logger = log
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +124,7 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics) *pipeline
 	})
 	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL), handler: srv.Handler()}
 	p.client.WaitReady(t, 30*time.Second)
+	p.routes = srv.Routes()
 	return p
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,21 @@ type Deps struct {
 	Subscriber Subscriber
 	// Checks decide readiness.
 	Checks []Check
+	// Pages are further handlers mounted beside the API, such as the web
+	// page; their patterns must not clash with the API's.
+	Pages []Page
+}
+
+// Page is a handler mounted at a ServeMux pattern, answering GET.
+type Page struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Route describes one route of the API, for documentation and tests.
+type Route struct {
+	Pattern string
+	Methods []string
 }
 
 // Check is one readiness condition: its name and whether it holds.
@@ -60,7 +76,16 @@ type Config struct {
 	WatchHeartbeat time.Duration
 	// WatchWriteTimeout drops a change stream whose client stops reading.
 	WatchWriteTimeout time.Duration
-	Logger            *slog.Logger
+	// ReadTokens, when set, are the bearer tokens that may read; write
+	// tokens may read too. Empty leaves reads open.
+	ReadTokens []string
+	// WriteTokens, when set, are the bearer tokens that may append
+	// events. Empty leaves writes open.
+	WriteTokens []string
+	// TLSCertFile and TLSKeyFile, when both set, serve HTTPS.
+	TLSCertFile string
+	TLSKeyFile  string
+	Logger      *slog.Logger
 }
 
 // DefaultConfig returns the defaults of the HTTP server.
@@ -80,6 +105,14 @@ func (c Config) Validate() error {
 	if c.MaxWatchers < 0 || c.WatchHeartbeat <= 0 || c.WatchWriteTimeout <= 0 {
 		return errors.New("watch limits must be positive")
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("HTTPS needs both a certificate and a key file")
+	}
+	for _, t := range append(append([]string{}, c.ReadTokens...), c.WriteTokens...) {
+		if len(t) < 16 {
+			return errors.New("bearer tokens must be at least 16 characters")
+		}
+	}
 	return nil
 }
 
@@ -93,6 +126,7 @@ type Server struct {
 	subscriber Subscriber
 	checks     []Check
 	watchers   atomic.Int64
+	routes     []Route
 	handler    http.Handler
 	listener   net.Listener
 }
@@ -115,23 +149,36 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		return nil, err
 	}
 	routes := []route{
-		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getCustomer}},
-		{"/customers/{id}/events", map[string]http.HandlerFunc{http.MethodPost: s.appendEvent, http.MethodGet: s.listEvents}},
-		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.listCustomers}},
-		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.watchCustomer}},
-		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.watchAll}},
+		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.getCustomer)}},
+		{"/customers/{id}/events", map[string]http.HandlerFunc{
+			http.MethodPost: s.authorize(write, s.appendEvent), http.MethodGet: s.authorize(read, s.listEvents)}},
+		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.listCustomers)}},
+		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.watchCustomer)}},
+		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
+	for _, p := range deps.Pages {
+		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: p.Handler.ServeHTTP}})
+	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
 		mux.Handle(r.pattern, m.instrument(r.pattern, r.methods))
+		methods := make([]string, 0, len(r.methods))
+		for method := range r.methods {
+			methods = append(methods, method)
+		}
+		sort.Strings(methods)
+		s.routes = append(s.routes, Route{Pattern: r.pattern, Methods: methods})
 	}
 	mux.Handle("/", m.instrument("other", map[string]http.HandlerFunc{}))
 	s.handler = recoverPanics(s.log, mux)
 	return s, nil
 }
+
+// Routes lists the server's routes and their methods.
+func (s *Server) Routes() []Route { return s.routes }
 
 // Handler returns the server's HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -164,7 +211,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("http server listening", "addr", addr.String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.listener) }()
+	go func() {
+		if s.cfg.TLSCertFile != "" {
+			errc <- srv.ServeTLS(s.listener, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(s.listener)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("failed to serve http: %w", err)
