@@ -21,6 +21,7 @@ import (
 	"github.com/eventfold/eventfold/internal/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
+	"github.com/eventfold/eventfold/web"
 )
 
 // post appends an event over HTTP and returns the status, ETag and body.
@@ -459,4 +460,66 @@ func gaugeValue(t *testing.T, p *pipeline, name string) float64 {
 	return 0
 }
 
-var _ = bytes.Equal
+
+// TestSlowWatcherIsDropped: a client that stops reading is dropped, while
+// the view and a reading watcher go on at full speed.
+func TestSlowWatcherIsDropped(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, func(c *web.Config) { c.WatchWriteTimeout = 300 * time.Millisecond })
+	const id, renames = "slow-1", 20000
+	p.produce(t, rawEvent(id, "reg", processor.TypeRegistered, `{"name":"S","email":"s@example.com"}`))
+	if status, _ := p.client.Customer(t, id, "min_version=1&wait=10s"); status != http.StatusOK {
+		t.Fatalf("register: %d", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// The slow client: connects, then never reads.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.client.Base+"/customers/"+id+"/watch", nil)
+	slow, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Body.Close()
+	fast := watch(t, ctx, p.client.Base+"/customers/"+id+"/watch")
+	<-fast // current state
+	// Long names make each frame large, so the slow client's socket
+	// buffers fill and the server's writes block.
+	long := strings.Repeat("n", 2000)
+	go func() {
+		// Batches with pauses: a steady stream a reading client keeps up
+		// with, about 10 MB for the one that does not read.
+		for b := 0; b < renames; b += 1000 {
+			var recs []*kgo.Record
+			for i := b; i < b+1000; i++ {
+				recs = append(recs, rawEvent(id, fmt.Sprint("ren-", i), processor.TypeRenamed, fmt.Sprintf(`{"name":"%s%d"}`, long[:190], i)))
+			}
+			p.produce(t, recs...)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	for want := int64(2); want <= renames+1; want++ {
+		select {
+		case ev, ok := <-fast:
+			if !ok {
+				t.Fatalf("the reading watcher was dropped at version %d", want)
+			}
+			if ev.Data.Version != want {
+				t.Fatalf("reading watcher got version %d, want %d", ev.Data.Version, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("reading watcher stalled before version %d", want)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for gaugeValue(t, p, "eventfold_watchers") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("eventfold_watchers = %v, want 1: the slow watcher was not dropped", gaugeValue(t, p, "eventfold_watchers"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The dropped stream ends short of the last version.
+	body, _ := io.ReadAll(slow.Body)
+	if n := bytes.Count(body, []byte("event: state")); n >= renames+1 {
+		t.Errorf("slow watcher received all %d states; it should have been dropped", n)
+	}
+}

@@ -18,7 +18,7 @@ type Subscriber interface {
 
 // watchBuffer is how many changes a watcher may fall behind before it is
 // dropped: a slow client must not slow the view down.
-const watchBuffer = 256
+const watchBuffer = 4096
 
 // watchCustomer streams GET /customers/{id}/watch: the current state, then
 // one "state" event per accepted change of that customer.
