@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -75,11 +74,7 @@ func (CustomerCodec) Encode(value any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("failed to encode customer: unexpected type %T", value)
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("failed to encode customer %s: %w", c.ID, err)
-	}
-	return b, nil
+	return c.AppendJSON(make([]byte, 0, 1024)), nil
 }
 
 // Decode implements goka.Codec.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // The table holds JSON, and every fold and every lookup decodes a
@@ -126,18 +127,23 @@ func (p *stateParser) str() (string, error) {
 		return "", errUnexpected
 	}
 	start := p.pos
-	escaped := false
+	escaped, nonASCII := false, false
 	for p.pos++; p.pos < len(p.data); p.pos++ {
 		switch c := p.data[p.pos]; {
 		case c == '\\':
 			escaped = true
 			p.pos++
+		case c >= 0x80:
+			nonASCII = true
 		case c == '"':
 			p.pos++
-			if !escaped {
-				return string(p.data[start+1 : p.pos-1]), nil
+			raw := p.data[start+1 : p.pos-1]
+			// encoding/json replaces invalid UTF-8 with U+FFFD: leave
+			// that, like escapes, to it.
+			if !escaped && (!nonASCII || utf8.Valid(raw)) {
+				return string(raw), nil
 			}
-			// Rare: messages quoting input. encoding/json unescapes.
+			// Rare: escapes or non-ASCII text. encoding/json decodes.
 			var s string
 			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
 				return "", errUnexpected
@@ -354,4 +360,118 @@ func (p *stateParser) history(h *History) error {
 	}
 	*h = History{firstVersion: j.FirstVersion, count: j.Count, last: j.Last, deltas: deltas}
 	return nil
+}
+
+// AppendJSON appends c encoded exactly as encoding/json encodes it (same
+// fields, order, omitempty rules and escaping), without reflection: the
+// processor encodes a state for every event it folds.
+func (c *Customer) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, c.ID)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, c.Version, 10)
+	if c.Status != "" {
+		b = append(b, `,"status":`...)
+		b = appendString(b, string(c.Status))
+	}
+	if c.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, c.Name)
+	}
+	if c.Email != "" {
+		b = append(b, `,"email":`...)
+		b = appendString(b, c.Email)
+	}
+	if c.Address != nil {
+		b = append(b, `,"address":{"line1":`...)
+		b = appendString(b, c.Address.Line1)
+		if c.Address.Line2 != "" {
+			b = append(b, `,"line2":`...)
+			b = appendString(b, c.Address.Line2)
+		}
+		b = append(b, `,"city":`...)
+		b = appendString(b, c.Address.City)
+		b = append(b, `,"postal_code":`...)
+		b = appendString(b, c.Address.PostalCode)
+		b = append(b, `,"country":`...)
+		b = appendString(b, c.Address.Country)
+		b = append(b, '}')
+	}
+	if c.SuspendedReason != "" {
+		b = append(b, `,"suspended_reason":`...)
+		b = appendString(b, c.SuspendedReason)
+	}
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, c.CreatedAt)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, c.UpdatedAt)
+	if c.LastEventID != "" {
+		b = append(b, `,"last_event_id":`...)
+		b = appendString(b, c.LastEventID)
+	}
+	b = append(b, `,"next_offset":`...)
+	b = strconv.AppendInt(b, c.NextOffset, 10)
+	if len(c.Decisions) > 0 {
+		b = append(b, `,"recent_decisions":[`...)
+		for i, d := range c.Decisions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"event_id":`...)
+			b = appendString(b, d.EventID)
+			b = append(b, `,"outcome":`...)
+			b = appendString(b, string(d.Outcome))
+			if d.Reason != "" {
+				b = append(b, `,"reason":`...)
+				b = appendString(b, d.Reason)
+			}
+			if d.Message != "" {
+				b = append(b, `,"message":`...)
+				b = appendString(b, d.Message)
+			}
+			b = append(b, `,"version":`...)
+			b = strconv.AppendInt(b, d.Version, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if !c.History.IsZero() {
+		h := c.History
+		b = append(b, `,"history":{"first_version":`...)
+		b = strconv.AppendInt(b, h.firstVersion, 10)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(h.count), 10)
+		b = append(b, `,"last":`...)
+		b = strconv.AppendInt(b, h.last, 10)
+		b = append(b, `,"deltas":"`...)
+		b = base64.StdEncoding.AppendEncode(b, h.deltas)
+		b = append(b, `"}`...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. Plain ASCII, the common case,
+// is copied as is; anything encoding/json would escape (quotes, control
+// characters, <, >, &, non-ASCII) takes encoding/json's own path.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, err := json.Marshal(s)
+			if err != nil { // strings always encode
+				return append(b, `""`...)
+			}
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendTime appends t as time.Time.MarshalJSON does, quoted RFC 3339
+// with nanoseconds. Years outside 0..9999, which MarshalJSON refuses,
+// cannot occur: every time comes from RFC 3339 text or a record timestamp.
+func appendTime(b []byte, t time.Time) []byte {
+	return t.AppendFormat(b, `"`+time.RFC3339Nano+`"`)
 }
