@@ -203,12 +203,13 @@ func decodeValue(value []byte) (Event, error) {
 	case !utf8.Valid(value):
 		return Event{}, malformed("value is not valid UTF-8")
 	}
-	if err := checkJSON(value); err != nil {
+	members, err := scanEvent(value)
+	if err != nil {
 		return Event{}, malformed("%v", err)
 	}
-	var env envelope
-	if err := json.Unmarshal(value, &env); err != nil {
-		return Event{}, malformed("not a JSON object: %v", err)
+	env, err := envelopeOf(members)
+	if err != nil {
+		return Event{}, err
 	}
 	if err := requireString("specversion", env.SpecVersion); err != nil {
 		return Event{}, err
@@ -266,6 +267,66 @@ func decodeValue(value []byte) (Event, error) {
 	}
 	ev.Payload = payload
 	return ev, nil
+}
+
+// envelopeOf reads the attributes from the scanned top-level members.
+// Strings without escapes are taken as they are (the value is known to be
+// valid UTF-8); the rest goes through encoding/json, as does data later.
+func envelopeOf(members []member) (envelope, error) {
+	var env envelope
+	for _, m := range members {
+		var target **string
+		switch m.key {
+		case "specversion":
+			target = &env.SpecVersion
+		case "id":
+			target = &env.ID
+		case "source":
+			target = &env.Source
+		case "type":
+			target = &env.Type
+		case "subject":
+			target = &env.Subject
+		case "time":
+			target = &env.Time
+		case "datacontenttype":
+			target = &env.DataContentType
+		case "expectedversion":
+			env.ExpectedVersion = m.value // null too: not a version, so malformed
+			continue
+		case "data":
+			env.Data = m.value
+			continue
+		default:
+			continue // extension attributes are carried, not read
+		}
+		v, err := memberString(m)
+		if err != nil {
+			return envelope{}, err
+		}
+		*target = v
+	}
+	return env, nil
+}
+
+func memberString(m member) (*string, error) {
+	raw := m.value
+	switch {
+	case string(raw) == "null":
+		return nil, nil
+	case len(raw) < 2 || raw[0] != '"':
+		return nil, malformed("%s must be a string", m.key)
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		s := string(inner)
+		return &s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, malformed("%s: %v", m.key, err)
+	}
+	return &s, nil
 }
 
 func requireString(name string, v *string) error {

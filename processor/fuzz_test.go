@@ -17,6 +17,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add("", []byte(`null`))
 	f.Add("k", []byte{0xff, 0xfe})
 	f.Add("k", []byte(`[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]`))
+	f.Add("k", []byte(`{"specversion":"1.0","id":"a","source":"/s","type":"customer.erased","x":tru}`))
+	f.Add("k", []byte(`{"specversion":"1.0","id":"a\u00e9","source":"/s","type":"customer.erased","n":-01.5e+3}`))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		ev, err := Decode(key, value)
 		if err != nil {
@@ -24,6 +26,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
 			return
+		}
+		if !json.Valid(value) {
+			t.Fatalf("Decode accepted invalid JSON %q", value)
 		}
 		ev.Subject = key
 		encoded, err := Encode(ev)

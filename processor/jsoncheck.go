@@ -28,20 +28,41 @@ var strictNames = []string{
 // strings and nesting correctly. It runs on every record, so it avoids
 // allocating.
 func checkJSON(value []byte) error {
-	s := scanner{data: value}
+	_, err := scanEvent(value)
+	return err
+}
+
+// member is one top-level attribute of an event: its key and raw value.
+type member struct {
+	key   string
+	value []byte
+}
+
+// scanEvent checks value like checkJSON and returns the members of the
+// top-level object, so that decoding needs no second pass over it.
+func scanEvent(value []byte) ([]member, error) {
+	s := scanner{data: value, members: make([]member, 0, 12)}
+	s.space()
+	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+		if err := s.value(0); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("not a JSON object")
+	}
 	if err := s.value(0); err != nil {
-		return err
+		return nil, err
 	}
 	s.space()
 	if s.pos != len(s.data) {
-		return errors.New("not a JSON object: trailing data after the JSON value")
+		return nil, errors.New("not a JSON object: trailing data after the JSON value")
 	}
-	return nil
+	return s.members, nil
 }
 
 type scanner struct {
-	data []byte
-	pos  int
+	data    []byte
+	pos     int
+	members []member // of the top-level object
 }
 
 var errSyntax = errors.New("not a JSON object: invalid JSON")
@@ -77,24 +98,52 @@ func (s *scanner) value(depth int) error {
 		_, _, err := s.str()
 		return err
 	default:
-		// A number or literal: skip to the next delimiter; encoding/json
-		// checks it properly.
-		start := s.pos
-		for s.pos < len(s.data) {
-			switch s.data[s.pos] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if s.pos == start {
-					return errSyntax
-				}
-				return nil
-			}
-			s.pos++
+		return s.scalar()
+	}
+}
+
+// scalar checks a number or a literal against JSON's grammar.
+func (s *scanner) scalar() error {
+	for _, lit := range []string{"true", "false", "null"} {
+		if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+			s.pos += len(lit)
+			return nil
 		}
-		if s.pos == start {
+	}
+	// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+	digits := func() int {
+		n := 0
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+			n++
+		}
+		return n
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case digits() == 0:
+		return errSyntax
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if digits() == 0 {
 			return errSyntax
 		}
-		return nil
 	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if digits() == 0 {
+			return errSyntax
+		}
+	}
+	return nil
 }
 
 // str reads a string at s.pos and returns its raw contents and whether it
@@ -103,15 +152,35 @@ func (s *scanner) str() ([]byte, bool, error) {
 	s.pos++ // opening quote
 	start, escaped := s.pos, false
 	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case '\\':
+		switch c := s.data[s.pos]; {
+		case c == '\\':
 			escaped = true
-			s.pos += 2
+			if s.pos+1 >= len(s.data) {
+				return nil, false, errSyntax
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				if s.pos+6 > len(s.data) {
+					return nil, false, errSyntax
+				}
+				for _, h := range s.data[s.pos+2 : s.pos+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return nil, false, errSyntax
+					}
+				}
+				s.pos += 6
+			default:
+				return nil, false, errSyntax
+			}
 			continue
-		case '"':
+		case c == '"':
 			raw := s.data[start:s.pos]
 			s.pos++
 			return raw, escaped, nil
+		case c < 0x20:
+			return nil, false, errSyntax
 		}
 		s.pos++
 	}
@@ -200,8 +269,13 @@ func (s *scanner) object(depth int) error {
 			return errSyntax
 		}
 		s.pos++
+		s.space()
+		start := s.pos
 		if err := s.value(depth + 1); err != nil {
 			return err
+		}
+		if depth == 0 {
+			s.members = append(s.members, member{key: key, value: s.data[start:s.pos]})
 		}
 		s.space()
 		if s.pos >= len(s.data) {
