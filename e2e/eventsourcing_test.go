@@ -460,7 +460,6 @@ func gaugeValue(t *testing.T, p *pipeline, name string) float64 {
 	return 0
 }
 
-
 // TestSlowWatcherIsDropped: a client that stops reading is dropped, while
 // the view and a reading watcher go on at full speed.
 func TestSlowWatcherIsDropped(t *testing.T) {
