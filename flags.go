@@ -73,6 +73,27 @@ func (fs *flagSet) durationVar(p *time.Duration, name string, def time.Duration,
 	fs.DurationVar(p, name, def, usage)
 }
 
+func (fs *flagSet) boolVar(p *bool, name string, def bool, usage string) {
+	if v, ok := fs.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a boolean", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	fs.BoolVar(p, name, def, usage)
+}
+
+// secretVar is stringVar for a secret: --help must not print the value
+// the environment gave as the default.
+func (fs *flagSet) secretVar(p *string, name, usage string) {
+	fs.StringVar(p, name, "", usage)
+	if v, ok := fs.env(name); ok {
+		*p = v
+	}
+}
+
 // parse parses args and reports bad environment values too.
 func (fs *flagSet) parse(args []string) error {
 	if err := fs.Parse(args); err != nil {

@@ -16,6 +16,7 @@ import (
 func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		brokers, topic, file, kafkaVersion string
+		security                           kafkaSecurityFlags
 	)
 	fs := newFlagSet("produce", "eventfold produce: read one CloudEvent per line (stdin or --file) and produce it keyed by its subject, the customer id.")
 	fs.SetOutput(stderr)
@@ -23,6 +24,7 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.stringVar(&topic, "events-topic", "customer-events", "topic to produce to")
 	fs.stringVar(&file, "file", "", "file of JSON lines to read instead of stdin")
 	fs.stringVar(&kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
+	security.register(fs)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -40,8 +42,14 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	kc := kafka.DefaultConfig()
 	kc.Brokers, kc.Version, kc.ClientID = splitList(brokers), kafkaVersion, "eventfold-produce"
+	if err := security.apply(&kc); err != nil {
+		return err
+	}
 	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := security.check(ctx, kc); err != nil {
+		return err
 	}
 	producer, err := kafka.NewAsyncProducer(kc, processor.NewMurmur2Hasher)
 	if err != nil {

@@ -94,7 +94,7 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	routeSaramaLogs(log)
-	kc, stopBroker, err := f.common.connect(log)
+	kc, stopBroker, err := f.common.connect(ctx, log)
 	if err != nil {
 		return err
 	}

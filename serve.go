@@ -21,6 +21,7 @@ import (
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
+	"github.com/eventfold/eventfold/web/ui"
 )
 
 // commonFlags are the flags that say where Kafka and the topics are.
@@ -35,6 +36,7 @@ type commonFlags struct {
 	kafkaVersion string
 	logFormat    string
 	logLevel     string
+	security     kafkaSecurityFlags
 }
 
 func (c *commonFlags) register(fs *flagSet) {
@@ -48,6 +50,7 @@ func (c *commonFlags) register(fs *flagSet) {
 	fs.stringVar(&c.kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
 	fs.stringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.stringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.security.register(fs)
 }
 
 func (c *commonFlags) validate() error {
@@ -67,13 +70,22 @@ func (c *commonFlags) topics() kafka.Topics {
 }
 
 // connect returns the Kafka configuration, starting the embedded broker
-// when no brokers are given. The returned stop function closes it.
-func (c *commonFlags) connect(log *slog.Logger) (kafka.Config, func(), error) {
+// when no brokers are given. The returned stop function closes it. With
+// TLS or SASL it checks that the brokers accept the connection, so that a
+// rejected certificate or password stops the start with its reason.
+func (c *commonFlags) connect(ctx context.Context, log *slog.Logger) (kafka.Config, func(), error) {
 	kc := kafka.DefaultConfig()
 	kc.Version = c.kafkaVersion
 	kc.Brokers = splitList(c.brokers)
+	if err := c.security.apply(&kc); err != nil {
+		return kc, nil, err
+	}
+	external := len(kc.Brokers) > 0
+	if !external && (kc.TLS.Enabled || kc.SASL.Mechanism != "") {
+		return kc, nil, fmt.Errorf("%w: the --kafka-tls and --kafka-sasl flags need --brokers; the embedded broker speaks plaintext", errUsage)
+	}
 	stop := func() {}
-	if len(kc.Brokers) == 0 {
+	if !external {
 		broker, err := embedded.Start(embedded.Config{
 			Addr: c.embeddedAddr, DataDir: filepath.Join(c.dataDir, "kafka"), Partitions: c.partitions, Logger: log,
 		})
@@ -88,6 +100,13 @@ func (c *commonFlags) connect(log *slog.Logger) (kafka.Config, func(), error) {
 	if err := kc.Validate(); err != nil {
 		stop()
 		return kc, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if external {
+		c.security.warn(log, kc)
+		if err := c.security.check(ctx, kc); err != nil {
+			return kc, nil, err
+		}
+		log.Info("connecting to kafka", "brokers", strings.Join(kc.Brokers, ","), "tls", kc.TLS.Enabled, "sasl_mechanism", kc.SASL.Mechanism)
 	}
 	return kc, stop, nil
 }
@@ -123,7 +142,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	routeSaramaLogs(log)
-	kc, stopBroker, err := common.connect(log)
+	kc, stopBroker, err := common.connect(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -180,7 +199,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer reader.Close()
 	checks := []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}
-	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(), Checks: checks}, reg, reg)
+	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(), Checks: checks,
+		Pages: ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, ReadTokens: webCfg.ReadTokens, WriteTokens: webCfg.WriteTokens, Logger: log})}, reg, reg)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
+	"github.com/eventfold/eventfold/web/ui"
 )
 
 // pipeline is the whole service in one test process, on kfake.
@@ -100,7 +101,8 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 	}
 	t.Cleanup(func() { reader.Close() })
 	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(),
-		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}}, reg, reg)
+		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}},
+		Pages:  ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, ReadTokens: cfg.ReadTokens, WriteTokens: cfg.WriteTokens, Logger: log})}, reg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

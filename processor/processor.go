@@ -70,6 +70,7 @@ type Processor struct {
 	log     *slog.Logger
 	metrics *metrics
 	running atomic.Bool
+	current atomic.Pointer[goka.Processor] // the running goka processor, if any
 }
 
 // New builds a processor; call Run to start it.
@@ -93,6 +94,11 @@ func New(cfg Config, reg prometheus.Registerer) (*Processor, error) {
 // Ready reports whether the processor has recovered its partitions and is
 // folding events.
 func (p *Processor) Ready() bool { return p.running.Load() }
+
+// GokaProcessor returns the running goka processor, or nil between
+// restarts, for goka's monitoring pages. It is rebuilt after a failure, so
+// callers must not keep it.
+func (p *Processor) GokaProcessor() *goka.Processor { return p.current.Load() }
 
 // Graph returns the goka group graph of the processor.
 func (p *Processor) Graph() *goka.GroupGraph {
@@ -145,6 +151,8 @@ func (p *Processor) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to build goka processor: %w", err)
 	}
+	p.current.Store(gp)
+	defer p.current.Store(nil)
 	// Mirror goka's state into Ready for as long as this processor lives.
 	runCtx, stopTracking := context.WithCancel(ctx)
 	defer stopTracking()

@@ -3,13 +3,15 @@
 # machine (run as root). Idempotent: anything already present is skipped, so a
 # second run only prints versions.
 #
-# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [dockerlint] [all]
+# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [dockerlint] [ui] [all]
 #   (no argument = all)
 #
 #   kcat        Debian package `kcat` (Kafka CLI producer/consumer)
-#   python      virtualenv in <repo>/.build/venv with confluent-kafka (pinned)
+#   python      virtualenv in <repo>/.build/venv with confluent-kafka and
+#               schemathesis (both pinned)
 #   prometheus  Debian package `prometheus` (provides `prometheus`, `promtool`)
 #   dockerlint  Dockerfile linters under .build/ (scripts/lint-dockerfile.sh --install)
+#   ui          Debian package `chromium`, the headless browser of e2e/ui_test.go
 #
 # Environment:
 #   PYTHON      interpreter used to create the venv (default: python3 on PATH)
@@ -23,6 +25,9 @@ VENV_DIR="$REPO_ROOT/.build/venv"
 
 # confluent-kafka: has manylinux cp311 binary wheels (bundled librdkafka).
 CONFLUENT_KAFKA_VERSION="2.16.1"
+# schemathesis: checks the live HTTP API against web/openapi.yaml
+# (e2e/openapi_test.go); its 4.x command line differs from 3.x.
+SCHEMATHESIS_VERSION="4.32.5"
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -30,11 +35,11 @@ log() { printf '==> %s\n' "$*"; }
 die() { printf 'install-tools: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------- arguments
-want_kcat=0 want_python=0 want_prometheus=0 want_lint=0
+want_kcat=0 want_python=0 want_prometheus=0 want_lint=0 want_ui=0
 if [[ $# -eq 0 ]]; then
     set -- all
 fi
@@ -44,7 +49,8 @@ for arg in "$@"; do
         python) want_python=1 ;;
         prometheus) want_prometheus=1 ;;
         dockerlint) want_lint=1 ;;
-        all) want_kcat=1; want_python=1; want_prometheus=1; want_lint=1 ;;
+        ui) want_ui=1 ;;
+        all) want_kcat=1; want_python=1; want_prometheus=1; want_lint=1; want_ui=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown tool group: $arg" ;;
     esac
@@ -111,11 +117,12 @@ install_prometheus() {
 
 venv_ok() {
     [[ -x "$VENV_DIR/bin/python" ]] &&
-        "$VENV_DIR/bin/python" - "$CONFLUENT_KAFKA_VERSION" <<'EOF' >/dev/null 2>&1
+        "$VENV_DIR/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$SCHEMATHESIS_VERSION" <<'EOF' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
 import confluent_kafka  # noqa: F401  (checks the native extension loads)
-sys.exit(0 if version("confluent-kafka") == sys.argv[1] else 1)
+import schemathesis  # noqa: F401
+sys.exit(0 if (version("confluent-kafka"), version("schemathesis")) == tuple(sys.argv[1:3]) else 1)
 EOF
 }
 
@@ -150,17 +157,27 @@ install_python() {
         mkdir -p "$(dirname "$VENV_DIR")"
         "$py" -m venv "$VENV_DIR"
     fi
-    log "pip install confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+    log "pip install confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION"
     "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check \
-        --only-binary=confluent-kafka "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
-    venv_ok || die "confluent-kafka $CONFLUENT_KAFKA_VERSION does not import in $VENV_DIR"
-    INSTALLED+=("confluent-kafka==$CONFLUENT_KAFKA_VERSION (.build/venv)")
+        --only-binary=confluent-kafka "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
+        "schemathesis==$SCHEMATHESIS_VERSION"
+    venv_ok || die "confluent-kafka $CONFLUENT_KAFKA_VERSION or schemathesis $SCHEMATHESIS_VERSION does not import in $VENV_DIR"
+    INSTALLED+=("confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION (.build/venv)")
+}
+
+# Debian's Chromium: test tools' own browser downloads cannot be fetched here.
+install_ui() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        apt_ensure chromium
+    fi
+    command -v chromium >/dev/null 2>&1 || die "chromium not on PATH after install"
 }
 
 # ---------------------------------------------------------------- main
 [[ $want_kcat -eq 1 ]] && install_kcat
 [[ $want_python -eq 1 ]] && install_python
 [[ $want_prometheus -eq 1 ]] && install_prometheus
+[[ $want_ui -eq 1 ]] && install_ui
 # Dockerfile linters (npm dockerfile-utils, PyPI hadolint) under .build/.
 [[ $want_lint -eq 1 ]] && "$SCRIPT_DIR/lint-dockerfile.sh" --install
 
@@ -178,8 +195,13 @@ if [[ $want_python -eq 1 ]]; then
     printf 'python:     %s (.build/venv)\n' "$("$VENV_DIR/bin/python" --version 2>&1)"
     printf 'confluent_kafka: %s\n' "$("$VENV_DIR/bin/python" -c \
         'import confluent_kafka; print(confluent_kafka.version(), confluent_kafka.libversion())')"
+    printf 'schemathesis: %s\n' "$("$VENV_DIR/bin/schemathesis" --version 2>&1)"
 fi
 if [[ $want_prometheus -eq 1 ]]; then
     printf 'prometheus: %s\n' "$(prometheus --version 2>&1 | head -n 1)"
     printf 'promtool:   %s\n' "$(promtool --version 2>&1 | head -n 1)"
+fi
+if [[ $want_ui -eq 1 ]]; then
+    # Debian's launcher script warns on stderr; the version is on stdout.
+    printf 'chromium:   %s\n' "$(chromium --version 2>/dev/null | head -n 1)"
 fi

@@ -148,6 +148,11 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 // goka returns the running goka view, or nil.
 func (v *View) goka() *goka.View { return v.current.Load() }
 
+// GokaView returns the running goka view, or nil between restarts, for
+// goka's monitoring pages. It is rebuilt after a failure, so callers must
+// not keep it.
+func (v *View) GokaView() *goka.View { return v.goka() }
+
 // Keys returns the number of table entries the view holds, including
 // version-0 entries that only hold decisions.
 func (v *View) Keys() int64 { return v.keys.Load() }

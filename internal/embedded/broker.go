@@ -6,6 +6,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +28,20 @@ type Config struct {
 	// Partitions is the default partition count of created topics.
 	Partitions int
 	Logger     *slog.Logger
+	// TLS, when set, makes the broker accept TLS connections only, with
+	// this server configuration; set ClientAuth to require client
+	// certificates.
+	TLS *tls.Config
+	// SASLUsers, when any, make the broker require SASL authentication
+	// from every client. Each is a superuser. With a DataDir, kfake keeps
+	// the users it had, and after a restart they replace these.
+	SASLUsers []SASLUser
+}
+
+// SASLUser is a user of the embedded broker.
+type SASLUser struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism, User, Password string
 }
 
 // Validate reports a configuration that cannot work.
@@ -75,6 +90,15 @@ func Start(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("failed to create embedded broker data dir: %w", err)
 		}
 		opts = append(opts, kfake.DataDir(dir))
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, kfake.TLS(cfg.TLS))
+	}
+	if len(cfg.SASLUsers) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range cfg.SASLUsers {
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.User, u.Password))
+		}
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(logger{cfg.Logger.With("component", "embedded-broker")}))

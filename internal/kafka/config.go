@@ -1,5 +1,6 @@
 // Package kafka builds the sarama configuration every eventfold component
-// shares and sets up and checks the topics the service relies on.
+// shares, TLS and SASL included, checks that the brokers accept it, and
+// sets up and checks the topics the service relies on.
 package kafka
 
 import (
@@ -27,6 +28,10 @@ type Config struct {
 	// FlushFrequency is how long the producer buffers records before
 	// sending them. goka's 100 ms default dominates write latency.
 	FlushFrequency time.Duration
+	// TLS and SASL secure the connection to every broker, for every
+	// client: they are applied in Sarama.
+	TLS  TLSConfig
+	SASL SASLConfig
 }
 
 // DefaultConfig returns a Config with defaults for everything but Brokers.
@@ -49,7 +54,10 @@ func (c Config) Validate() error {
 	if c.FlushFrequency < 0 {
 		return fmt.Errorf("negative flush frequency %s", c.FlushFrequency)
 	}
-	return nil
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	return c.SASL.validate()
 }
 
 // Sarama returns a fresh sarama configuration: goka's builders modify the
@@ -75,5 +83,6 @@ func (c Config) Sarama() *sarama.Config {
 	sc.Producer.Return.Errors = true
 	sc.Producer.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	c.applySecurity(sc)
 	return sc
 }

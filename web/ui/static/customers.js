@@ -1,0 +1,539 @@
+// The customer view: lookup and list, the state beside its timeline, time
+// travel by version, live updates from the watch stream, and the append
+// form.
+
+import { ApiError, customerPath, describe, getJSON, request, watch } from "./api.js";
+import { $, announce, clear, formatAddress, formatTime, formatValue, h, timeEl } from "./dom.js";
+
+const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+const eventsPage = 100;
+const listPage = 50;
+
+// The selected customer. seq increases on every selection, so an answer
+// that arrives for an earlier one is dropped.
+const sel = {
+  id: null,
+  current: null, // latest state, from a read or the watch stream
+  events: [], // accepted events loaded, by version ascending
+  firstLoaded: 1, // version of events[0]
+  firstVersion: 1, // oldest version the history still has
+  asOf: null, // version shown in the state panel, or null for current
+  shown: null, // the state shown
+  fresh: new Set(), // versions that arrived live, to highlight once
+  stopWatch: null,
+  seq: 0,
+};
+
+let listNext = "";
+let ifMatchEdited = false;
+
+export function init() {
+  $("lookup-form").addEventListener("submit", onLookup);
+  $("lookup-id").addEventListener("input", () => setLookupError(""));
+  $("list-more").addEventListener("click", () => loadList(false));
+  $("list-refresh").addEventListener("click", () => loadList(true));
+  $("timeline-earlier").addEventListener("click", loadEarlier);
+  $("asof-back").addEventListener("click", () => go(sel.id));
+  $("append-form").addEventListener("submit", onAppend);
+  $("append-type").addEventListener("change", () => fillTemplate());
+  $("append-ifmatch").addEventListener("input", () => { ifMatchEdited = true; });
+  $("append-data").addEventListener("input", () => setDataError(""));
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "");
+    if (e.key === "/" && !typing && !$("view-customers").hidden) {
+      e.preventDefault();
+      $("lookup-id").focus();
+      $("lookup-id").select();
+    } else if (e.key === "Escape" && sel.asOf !== null && !typing) {
+      go(sel.id);
+    }
+  });
+  loadList(true);
+}
+
+// onReady is called when the service becomes ready: reads made while the
+// view was recovering failed, so the list is read again.
+export function onReady() {
+  if (!$("customer-list").children.length) loadList(true);
+}
+
+// route shows the customer view for #/customers[/{id}[/versions/{n}]].
+export async function route(parts) {
+  const id = parts[0] ? decodeURIComponent(parts[0]) : null;
+  const version = parts[1] === "versions" && /^\d+$/.test(parts[2] || "") ? Number(parts[2]) : null;
+  if (!id) {
+    if (!sel.id) showEmpty();
+    return;
+  }
+  if (id !== sel.id) {
+    const ok = await select(id);
+    if (!ok) return;
+  }
+  await showVersion(version);
+}
+
+function go(id, version) {
+  location.hash = "#/customers/" + encodeURIComponent(id) + (version ? "/versions/" + version : "");
+}
+
+// ---------------------------------------------------------------- lookup and list
+
+function onLookup(e) {
+  e.preventDefault();
+  const input = $("lookup-id");
+  const id = input.value.trim();
+  if (!idPattern.test(id)) {
+    setLookupError(id ? "An id has 1 to 128 letters, digits or . _ - : characters." : "Type a customer id.");
+    input.focus();
+    return;
+  }
+  if (id === sel.id) {
+    go(id);
+    refresh();
+  } else {
+    go(id);
+  }
+}
+
+function setLookupError(text) {
+  $("lookup-error").textContent = text;
+  $("lookup-id").setAttribute("aria-invalid", text ? "true" : "false");
+}
+
+async function loadList(reset) {
+  const list = $("customer-list");
+  const status = $("list-status");
+  if (reset) listNext = "";
+  status.textContent = "Loading…";
+  try {
+    const page = await getJSON("customers?limit=" + listPage + (listNext ? "&after=" + encodeURIComponent(listNext) : ""));
+    if (reset) clear(list);
+    for (const c of page.customers) list.append(listItem(c));
+    listNext = page.next || "";
+    $("list-more").hidden = !listNext;
+    status.textContent = list.children.length ? "" : "No customers yet.";
+    markSelected();
+  } catch (err) {
+    status.textContent = "Could not load customers: " + describe(err) + ".";
+  }
+}
+
+function listItem(c) {
+  return h("li", { dataset: { id: c.id } },
+    h("a", { href: "#/customers/" + encodeURIComponent(c.id) },
+      h("span", { class: "cid" }, c.id),
+      h("span", { class: "cmeta" }, "v" + c.version, h("span", { class: "dot dot-" + c.status, title: c.status })),
+      h("span", { class: "cname" }, c.name || (c.status === "erased" ? "erased" : "–"))));
+}
+
+function markSelected() {
+  for (const li of $("customer-list").children) {
+    const a = li.firstElementChild;
+    if (li.dataset.id === sel.id) a.setAttribute("aria-current", "true");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+function updateListItem(c) {
+  for (const li of $("customer-list").children) {
+    if (li.dataset.id === c.id) {
+      const item = listItem(c);
+      li.replaceWith(item);
+      markSelected();
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- selection
+
+function showEmpty() {
+  $("customer").hidden = true;
+  $("customer-empty").hidden = false;
+}
+
+// select loads a customer and follows its watch stream. It reports false
+// when there is no such customer.
+async function select(id) {
+  const seq = ++sel.seq;
+  let c;
+  try {
+    c = await getJSON(customerPath(id));
+  } catch (err) {
+    if (seq !== sel.seq) return false;
+    const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
+    setLookupError(err instanceof ApiError && err.status === 404
+      ? `No customer with id “${id}”.`
+      : `Could not look up “${id}”: ${describe(err)}.`);
+    if (denied) return false; // the token form opens; the page reloads here with the token
+    // Stay on the customer shown before, if any.
+    history.replaceState(null, "", sel.id ? "#/customers/" + encodeURIComponent(sel.id) : "#/customers");
+    $("lookup-id").focus();
+    return false;
+  }
+  if (seq !== sel.seq) return false;
+  if (sel.stopWatch) sel.stopWatch();
+  Object.assign(sel, { id, current: c, events: [], firstLoaded: c.version + 1, firstVersion: 1, asOf: null, shown: null, fresh: new Set(), stopWatch: null });
+  setLookupError("");
+  $("lookup-id").value = id;
+  $("customer-empty").hidden = true;
+  $("customer").hidden = false;
+  $("append-result").hidden = true;
+  ifMatchEdited = false;
+  fillTemplate();
+  markSelected();
+  renderHead();
+  renderState(c, false);
+  await loadEvents(seq, Math.max(0, c.version - eventsPage), c.version);
+  if (seq !== sel.seq) return false;
+  renderTimeline();
+  document.querySelector(".timeline-scroll").scrollTop = 0;
+  sel.stopWatch = watch(customerPath(id) + "/watch", {
+    onState: (s) => { if (seq === sel.seq) onLiveState(s); },
+    onStatus: (s) => { if (seq === sel.seq) setLive($("live"), s); },
+  });
+  announce(`${id}: version ${c.version}, ${c.status}.`);
+  return true;
+}
+
+// loadEvents adds the accepted events after version after, up to version
+// until, to the loaded ones.
+async function loadEvents(seq, after, until) {
+  const got = [];
+  let next = after;
+  while (next < until) {
+    const page = await getJSON(`${customerPath(sel.id)}/events?after_version=${next}&limit=${Math.min(1000, until - next)}`);
+    if (seq !== sel.seq) return;
+    sel.firstVersion = page.first_version || 1;
+    got.push(...page.events);
+    if (!page.events.length || !page.next_after_version) break;
+    next = page.next_after_version;
+  }
+  const known = new Set(sel.events.map((e) => e.version));
+  sel.events = sel.events.concat(got.filter((e) => !known.has(e.version))).sort((a, b) => a.version - b.version);
+  if (sel.events.length) sel.firstLoaded = Math.min(sel.firstLoaded, sel.events[0].version);
+}
+
+async function loadEarlier() {
+  const seq = sel.seq;
+  const until = sel.firstLoaded - 1;
+  const after = Math.max(sel.firstVersion - 1, until - eventsPage);
+  try {
+    await loadEvents(seq, after, until);
+    if (seq === sel.seq) renderTimeline();
+  } catch (err) {
+    announce("Could not load earlier events: " + err.message);
+  }
+}
+
+// refresh reads the state again: after a rejection, which the watch
+// stream does not carry, it holds the new decision.
+async function refresh() {
+  const seq = sel.seq;
+  try {
+    const c = await getJSON(customerPath(sel.id));
+    if (seq === sel.seq) await applyState(c);
+  } catch (err) {
+    announce("Could not refresh: " + err.message);
+  }
+}
+
+function onLiveState(c) {
+  if (!sel.current || c.version > sel.current.version) {
+    for (let v = (sel.current ? sel.current.version : 0) + 1; v <= c.version; v++) sel.fresh.add(v);
+  }
+  applyState(c);
+}
+
+// applyState takes a state newer than (or as new as) the one known, and
+// loads the events that led to it.
+async function applyState(c) {
+  const seq = sel.seq;
+  const prev = sel.current;
+  if (prev && c.version < prev.version) return;
+  sel.current = c;
+  const lastLoaded = sel.events.length ? sel.events[sel.events.length - 1].version : sel.firstLoaded - 1;
+  if (c.version > lastLoaded) {
+    try {
+      await loadEvents(seq, lastLoaded, c.version);
+    } catch (err) {
+      announce("Could not load new events: " + err.message);
+    }
+    if (seq !== sel.seq) return;
+  }
+  renderHead();
+  if (sel.asOf === null) renderState(sel.current, true);
+  renderTimeline();
+  updateListItem(c);
+  if (!ifMatchEdited) $("append-ifmatch").value = String(c.version);
+  if (prev && c.version > prev.version) {
+    // Newest first: bring the new events into view, unless the reader
+    // is looking at an older version.
+    if (sel.asOf === null) document.querySelector(".timeline-scroll").scrollTop = 0;
+    const ev = sel.events.find((e) => e.version === c.version);
+    announce(`Version ${c.version} folded${ev ? ": " + ev.event.type : ""}.`);
+  }
+}
+
+async function showVersion(version) {
+  const seq = sel.seq;
+  if (version === null) {
+    sel.asOf = null;
+    $("asof").hidden = true;
+    $("state-title").textContent = "Current state";
+    renderState(sel.current, false);
+    renderTimeline();
+    return;
+  }
+  try {
+    const past = await getJSON(`${customerPath(sel.id)}?version=${version}`);
+    if (seq !== sel.seq) return;
+    sel.asOf = version;
+    const ev = sel.events.find((e) => e.version === version);
+    $("asof-label").textContent = `version ${version}` + (ev ? ` · ${ev.event.type} · ${formatTime(ev.time)}` : "");
+    $("asof").hidden = false;
+    $("state-title").textContent = "State as of version " + version;
+    renderState(past, false);
+    renderTimeline();
+    // On one column the state is above the timeline, out of view.
+    $("asof").scrollIntoView({ block: "nearest" });
+    announce(`Showing the state as of version ${version}.`);
+  } catch (err) {
+    announce(`Could not read version ${version}: ${err.message}`);
+    $("asof-label").textContent = `version ${version} is not readable (${err.message})`;
+    $("asof").hidden = false;
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function setLive(el, status) {
+  el.className = "live " + (status === "open" ? "on" : "off");
+  el.textContent = { open: "Live", closed: "Reconnecting…", denied: "Not allowed" }[status] || status;
+  el.title = status === "open" ? "Following the watch stream: new events appear as they fold" : "";
+}
+
+function renderHead() {
+  const c = sel.current;
+  $("customer-id").textContent = c.id;
+  const badge = $("customer-status");
+  badge.className = "badge badge-" + (c.status || "muted");
+  badge.textContent = c.status || "unknown";
+  $("customer-version").textContent = String(c.version);
+}
+
+// renderState fills the state panel; with highlight, fields that changed
+// since the last rendering flash.
+function renderState(c, highlight) {
+  const before = sel.shown;
+  sel.shown = c;
+  const rows = [
+    ["Name", c.name],
+    ["Email", c.email],
+    ["Address", formatAddress(c.address)],
+    ["Status", c.status + (c.suspended_reason ? ` (${c.suspended_reason})` : "")],
+    ["Version", String(c.version)],
+    ["Created", formatTime(c.created_at)],
+    ["Updated", formatTime(c.updated_at)],
+    ["Last event", c.last_event_id],
+  ];
+  const prevRows = before ? new Map([
+    ["Name", before.name], ["Email", before.email], ["Address", formatAddress(before.address)],
+    ["Status", before.status + (before.suspended_reason ? ` (${before.suspended_reason})` : "")],
+    ["Version", String(before.version)], ["Created", formatTime(before.created_at)],
+    ["Updated", formatTime(before.updated_at)], ["Last event", before.last_event_id],
+  ]) : new Map();
+  const dl = clear($("state"));
+  for (const [label, value] of rows) {
+    const changed = highlight && before && prevRows.get(label) !== value;
+    dl.append(h("dt", {}, label), h("dd", { class: changed ? "changed" : null, dataset: { field: label.toLowerCase().replace(" ", "-") } }, value || "–"));
+  }
+  $("state-raw").textContent = JSON.stringify(c, null, 2);
+}
+
+// renderTimeline shows the accepted events and the rejected decisions,
+// newest first. A rejection keeps the version the customer had, so it
+// sits right after the event of that version.
+function renderTimeline() {
+  const rejections = new Map();
+  for (const d of sel.current.recent_decisions || []) {
+    if (d.outcome !== "rejected") continue;
+    if (!rejections.has(d.version)) rejections.set(d.version, []);
+    rejections.get(d.version).push(d);
+  }
+  const items = [];
+  const lastEvent = sel.events.length ? sel.events[sel.events.length - 1].version : 0;
+  if (sel.firstLoaded <= 1) items.push(...(rejections.get(0) || []).map(rejectedItem));
+  for (const e of sel.events) {
+    items.push(acceptedItem(e));
+    items.push(...(rejections.get(e.version) || []).map(rejectedItem));
+  }
+  for (const [v, ds] of rejections) if (v > lastEvent && v > 0) items.push(...ds.map(rejectedItem));
+  items.reverse();
+  const ol = clear($("timeline"));
+  ol.append(...items);
+  sel.fresh.clear();
+  const rejected = [...rejections.values()].reduce((n, ds) => n + ds.length, 0);
+  $("timeline-count").textContent = `${sel.current.version} accepted · ${rejected} rejected`;
+  $("timeline-earlier").hidden = sel.firstLoaded <= sel.firstVersion;
+}
+
+function acceptedItem(e) {
+  const ev = e.event || {};
+  const selected = sel.asOf === e.version;
+  const data = ev.data && typeof ev.data === "object" ? Object.entries(ev.data) : [];
+  const cls = ["tl-item", "accepted"];
+  if (sel.asOf !== null && e.version > sel.asOf) cls.push("after-selection");
+  if (sel.fresh.has(e.version)) cls.push("new");
+  return h("li", { class: cls.join(" "), dataset: { version: e.version, type: ev.type } },
+    h("button", {
+      type: "button", class: "tl-body", "aria-pressed": String(selected),
+      title: selected ? "Back to the current state" : `Show the state right after version ${e.version}`,
+      onclick: () => (selected ? go(sel.id) : go(sel.id, e.version)),
+    },
+    h("span", { class: "tl-top" },
+      h("span", { class: "tl-version" }, "v" + e.version),
+      h("span", { class: "tl-type" }, ev.type || "event")),
+    data.length ? h("span", { class: "tl-data" },
+      data.map(([k, v]) => h("span", {}, k + ": ", h("b", {}, formatValue(k, v))))) : null,
+    h("span", { class: "tl-meta" },
+      timeEl(e.time || ev.time, "tl-time"),
+      [ev.id, `partition ${e.partition}, offset ${e.offset}`].filter(Boolean).map((x) => h("span", {}, x)))));
+}
+
+function rejectedItem(d) {
+  return h("li", { class: "tl-item rejected", dataset: { reason: d.reason || "", eventId: d.event_id } },
+    h("div", { class: "tl-body" },
+      h("span", { class: "tl-top" },
+        h("span", { class: "badge badge-bad" }, "rejected"),
+        h("span", { class: "tl-reason" }, d.reason || "rejected")),
+      d.message ? h("span", { class: "tl-msg" }, d.message) : null,
+      h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id))));
+}
+
+// ---------------------------------------------------------------- append
+
+// templates prefill the data of each type from the current state.
+function fillTemplate() {
+  const c = sel.current || {};
+  const type = $("append-type").value;
+  const data = {
+    "customer.renamed": { name: c.name || "" },
+    "customer.email_changed": { email: c.email || "" },
+    "customer.address_changed": { address: c.address || { line1: "", city: "", postal_code: "", country: "" } },
+    "customer.suspended": { reason: "" },
+    "customer.reactivated": {},
+    "customer.erased": {},
+    "customer.registered": { name: "", email: "" },
+  }[type] || {};
+  $("append-data").value = JSON.stringify(data, null, 2);
+  setDataError("");
+  if (!ifMatchEdited && sel.current) $("append-ifmatch").value = String(sel.current.version);
+}
+
+function setDataError(text) {
+  $("append-data-error").textContent = text;
+  $("append-data").setAttribute("aria-invalid", text ? "true" : "false");
+}
+
+const statusText = {
+  200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+  405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 422: "Unprocessable Content",
+  503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+async function onAppend(e) {
+  e.preventDefault();
+  const id = sel.id;
+  const seq = sel.seq;
+  let data;
+  try {
+    data = JSON.parse($("append-data").value || "{}");
+  } catch (err) {
+    setDataError("Data is not valid JSON: " + err.message);
+    $("append-data").focus();
+    return;
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    setDataError("Data must be a JSON object, such as {\"name\": \"Ada\"}.");
+    $("append-data").focus();
+    return;
+  }
+  const ifMatch = $("append-ifmatch").value.trim();
+  if (ifMatch && !/^\d+$/.test(ifMatch)) {
+    $("append-ifmatch").setAttribute("aria-invalid", "true");
+    $("append-ifmatch").focus();
+    return;
+  }
+  $("append-ifmatch").setAttribute("aria-invalid", "false");
+  const button = e.submitter || $("append-form").querySelector("button[type=submit]");
+  button.disabled = true;
+  button.textContent = "Appending…";
+  let r;
+  try {
+    r = await request("POST", customerPath(id) + "/events", {
+      body: { type: $("append-type").value, data },
+      headers: ifMatch ? { "If-Match": `"${ifMatch}"` } : {},
+    });
+  } catch (err) {
+    r = { status: 0, body: { message: err.message } };
+  } finally {
+    button.disabled = false;
+    button.textContent = "Append";
+  }
+  if (seq !== sel.seq) return;
+  showResult(r, ifMatch);
+  if (r.status === 201) {
+    ifMatchEdited = false;
+    await applyState(r.body);
+  } else if (r.status === 409 || r.status === 422 || r.status === 200) {
+    await refresh();
+  }
+}
+
+function showResult(r, ifMatch) {
+  const box = $("append-result");
+  const b = r.body || {};
+  const title = r.status ? `${r.status} ${statusText[r.status] || ""}`.trim() : "Network error";
+  let kind = "bad";
+  const lines = [];
+  let action = null;
+  switch (r.status) {
+    case 201:
+      kind = "ok";
+      lines.push(`Accepted: the customer is now at version ${b.version}.`);
+      break;
+    case 409:
+      kind = "conflict";
+      lines.push(`${b.error || "version_conflict"}: ${b.message || `If-Match ${ifMatch} is not the current version.`}`);
+      if (b.version !== undefined) {
+        action = h("button", {
+          type: "button", class: "btn btn-small",
+          onclick: () => { $("append-ifmatch").value = String(b.version); ifMatchEdited = false; $("append-ifmatch").focus(); },
+        }, `Use version ${b.version}`);
+      }
+      break;
+    case 422:
+      lines.push(`Rejected as ${b.error}: ${b.message || ""}`);
+      break;
+    case 200:
+      kind = b.outcome === "accepted" ? "ok" : "conflict";
+      lines.push(`This event id was already decided: ${b.outcome}${b.reason ? " (" + b.reason + ")" : ""} at version ${b.version}.`);
+      break;
+    case 202:
+      kind = "conflict";
+      lines.push(`Produced, but the decision is not visible yet (event ${b.event_id}, partition ${b.partition}, offset ${b.offset}). It will show in the timeline.`);
+      break;
+    default:
+      lines.push(b.error ? `${b.error}: ${b.message || ""}` : b.message || "The request failed.");
+  }
+  box.className = "result " + kind;
+  box.dataset.status = String(r.status);
+  box.replaceChildren(
+    h("p", { class: "status" }, h("span", { class: "code-num" }, title)),
+    ...lines.map((l) => h("p", {}, l)),
+    ...(action ? [action] : []));
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}

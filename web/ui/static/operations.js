@@ -1,0 +1,226 @@
+// The operations view: readiness, fold rate, lag, rejections and dead
+// letters, read from /readyz, /metrics and the page's dead-letter endpoint,
+// and the live change feed of GET /watch.
+
+import { byLabel, describe, getJSON, getText, parseMetrics, request, sum, watch } from "./api.js";
+import { $, clear, formatNumber, formatRate, formatTime, h, svg, timeEl } from "./dom.js";
+
+const pollEvery = 2000;
+const deadLettersEvery = 10000;
+const keepSamples = 60;
+const keepActivity = 25;
+
+let pollTimer = null;
+let dlqTimer = null;
+let stopWatch = null;
+let samples = []; // {t: ms, folded: total}
+
+export function init() {
+  $("dlq-refresh").addEventListener("click", loadDeadLetters);
+}
+
+export function start() {
+  if (pollTimer) return;
+  samples = [];
+  poll();
+  pollTimer = setInterval(poll, pollEvery);
+  loadDeadLetters();
+  dlqTimer = setInterval(loadDeadLetters, deadLettersEvery);
+  stopWatch = watch("watch", {
+    onState: addActivity,
+    onStatus: (s) => {
+      const el = $("activity-live");
+      el.className = "live " + (s === "open" ? "on" : "off");
+      el.textContent = { open: "Live", closed: "Reconnecting…", denied: "Not allowed" }[s] || s;
+    },
+  });
+}
+
+export function stop() {
+  clearInterval(pollTimer);
+  clearInterval(dlqTimer);
+  pollTimer = dlqTimer = null;
+  if (stopWatch) stopWatch();
+  stopWatch = null;
+}
+
+async function poll() {
+  const [ready, metrics] = await Promise.allSettled([request("GET", "readyz"), getText("metrics")]);
+  if (!pollTimer) return;
+  renderReadiness(ready);
+  if (metrics.status === "fulfilled") {
+    renderMetrics(parseMetrics(metrics.value));
+    $("ops-updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+  } else {
+    $("ops-updated").textContent = "Metrics unavailable: " + metrics.reason.message;
+  }
+}
+
+// ---------------------------------------------------------------- readiness
+
+export function readinessText(r) {
+  if (r.status !== "fulfilled") return { ok: false, text: "Unreachable", detail: r.reason.message };
+  const b = r.value.body || {};
+  if (r.value.status === 200 && b.ready) return { ok: true, text: "Ready", detail: "View recovered, processor running." };
+  const missing = (b.missing || []).join(", ");
+  return { ok: false, text: "Not ready", detail: missing ? "Missing: " + missing : "HTTP " + r.value.status };
+}
+
+function renderReadiness(r) {
+  const { ok, text, detail } = readinessText(r);
+  const el = $("ops-ready");
+  el.textContent = text;
+  el.className = "stat-value " + (ok ? "ok" : "bad");
+  $("ops-ready-detail").textContent = detail;
+}
+
+// ---------------------------------------------------------------- metrics
+
+function renderMetrics(m) {
+  const folded = sum(m, "eventfold_events_folded_total");
+  const now = performance.now();
+  if (folded !== undefined) {
+    samples.push({ t: now, folded });
+    if (samples.length > keepSamples) samples.shift();
+  }
+  // The rate is the difference of the last two samples: a counter that
+  // went down means the process restarted, and its new value is the rate.
+  let rate;
+  const rates = [];
+  for (let i = 1; i < samples.length; i++) {
+    const d = samples[i].folded - samples[i - 1].folded;
+    rates.push(Math.max(0, d >= 0 ? d : samples[i].folded) / ((samples[i].t - samples[i - 1].t) / 1000));
+  }
+  if (rates.length) rate = rates[rates.length - 1];
+  $("ops-rate").textContent = rates.length ? formatRate(rate) : "–";
+  renderSpark(rates);
+
+  $("ops-folded-total").textContent = formatNumber(folded);
+  $("ops-folded-detail").textContent = "since this process started";
+  const rejected = sum(m, "eventfold_events_rejected_total");
+  $("ops-rejected-total").textContent = formatNumber(rejected);
+  const dups = sum(m, "eventfold_events_duplicate_total");
+  $("ops-rejected-detail").textContent = dups === undefined ? "" : `${formatNumber(dups)} duplicates ignored`;
+
+  renderLag(m);
+  renderShares($("ops-types"), byLabel(m, "eventfold_events_folded_total", "type"), "", "No event folded yet.");
+  renderShares($("ops-reasons"), byLabel(m, "eventfold_events_rejected_total", "reason"), "bad", "No event rejected.");
+  renderService(m);
+}
+
+function renderSpark(rates) {
+  const el = clear($("ops-spark"));
+  if (rates.length < 2) return;
+  const max = Math.max(1, ...rates);
+  const step = 120 / (keepSamples - 2);
+  const x0 = 120 - (rates.length - 1) * step;
+  const pts = rates.map((r, i) => `${(x0 + i * step).toFixed(1)},${(27 - (r / max) * 25).toFixed(1)}`);
+  el.append(svg("polygon", { points: `${x0.toFixed(1)},28 ${pts.join(" ")} 120,28` }), svg("polyline", { points: pts.join(" ") }));
+}
+
+function renderLag(m) {
+  const proc = new Map(byLabel(m, "eventfold_processor_lag_records", "partition"));
+  const view = new Map(byLabel(m, "eventfold_view_lag_records", "partition"));
+  const partitions = [...new Set([...proc.keys(), ...view.keys()])].sort((a, b) => Number(a) - Number(b));
+  const body = clear($("ops-lag"));
+  if (!partitions.length) {
+    body.append(h("tr", { class: "empty-row" }, h("td", { colspan: 4 }, "This server exports no lag.")));
+    return;
+  }
+  const max = Math.max(1, ...proc.values());
+  for (const p of partitions) {
+    const lag = proc.get(p);
+    body.append(h("tr", { dataset: { partition: p } },
+      h("th", { scope: "row" }, p),
+      h("td", { class: "num" }, formatNumber(lag)),
+      h("td", { class: "num" }, formatNumber(view.get(p))),
+      h("td", { class: "bar-cell" }, bar(lag === undefined ? 0 : lag / max, lag > 0 ? "warn" : ""))));
+  }
+}
+
+function renderShares(body, rows, tone, empty) {
+  clear(body);
+  const visible = rows.filter(([, v]) => v > 0);
+  if (!visible.length) {
+    body.append(h("tr", { class: "empty-row" }, h("td", { colspan: 3 }, empty)));
+    return;
+  }
+  const max = Math.max(...visible.map(([, v]) => v));
+  for (const [label, value] of visible) {
+    body.append(h("tr", { dataset: { label } },
+      h("th", { scope: "row", class: "mono" }, label),
+      h("td", { class: "num" }, formatNumber(value)),
+      h("td", { class: "bar-cell" }, bar(value / max, tone))));
+  }
+}
+
+function bar(fraction, tone) {
+  const b = h("div", { class: "bar " + (tone || "") }, h("i"));
+  b.firstChild.style.width = Math.round(Math.min(1, Math.max(0, fraction)) * 100) + "%";
+  return b;
+}
+
+function renderService(m) {
+  const val = (name) => sum(m, name);
+  const info = (m.get("eventfold_build_info") || [])[0];
+  const rows = [
+    ["Version", info ? info.labels.version : undefined, true],
+    ["View recovered", val("eventfold_view_recovered") === undefined ? undefined : val("eventfold_view_recovered") === 1 ? "yes" : "no", true],
+    ["Table entries in the view", val("eventfold_view_keys")],
+    ["Open watch streams", val("eventfold_watchers")],
+    ["Dead letters written", val("eventfold_dlq_records_total")],
+    ["Processor restarts", val("eventfold_processor_restarts_total")],
+    ["Rebalances", val("eventfold_processor_rebalances_total")],
+    ["View restarts", val("eventfold_view_restarts_total")],
+  ];
+  const dl = clear($("ops-service"));
+  for (const [label, value, text] of rows) {
+    if (value === undefined) continue;
+    dl.append(h("dt", {}, label), h("dd", {}, text ? value : formatNumber(value)));
+  }
+}
+
+// ---------------------------------------------------------------- dead letters
+
+async function loadDeadLetters() {
+  const status = $("dlq-status");
+  try {
+    const page = await getJSON("ui/api/dead-letters?limit=20");
+    const list = clear($("ops-dlq"));
+    const n = page.total;
+    status.textContent = !n ? `No dead letters in ${page.topic}.`
+      : n === page.records.length ? `${formatNumber(n)} record${n === 1 ? "" : "s"} in ${page.topic}, newest first.`
+        : `${formatNumber(n)} records in ${page.topic}; the latest ${page.records.length}, newest first.`;
+    for (const r of page.records) list.append(deadLetterItem(r));
+  } catch (err) {
+    status.textContent = "Could not read the dead letters: " + describe(err) + ".";
+  }
+}
+
+function deadLetterItem(r) {
+  const size = r.truncated_from ? `${formatNumber(Number(r.truncated_from))} bytes, truncated` : `${formatNumber(r.value_bytes)} bytes`;
+  return h("li", { dataset: { reason: r.reason } },
+    h("div", { class: "dlq-top" },
+      h("span", { class: "badge badge-bad" }, r.reason || "unknown"),
+      h("span", { class: "mono" }, r.key || "(no key)"),
+      timeEl(r.time, "hint"),
+      h("span", { class: "hint mono" }, r.source ? "from " + r.source : `${r.partition}@${r.offset}`)),
+    h("p", { class: "dlq-error" }, r.error || "no error recorded"),
+    h("details", {},
+      h("summary", { class: "hint" }, `Value (${size}${r.binary ? ", not UTF-8" : ""})`),
+      h("pre", { class: "code" }, r.value || "(empty)")));
+}
+
+// ---------------------------------------------------------------- activity
+
+function addActivity(c) {
+  const list = $("ops-activity");
+  const last = (c.recent_decisions || []).at(-1);
+  list.prepend(h("li", {},
+    h("time", { datetime: new Date().toISOString() }, new Date().toLocaleTimeString()),
+    h("a", { href: "#/customers/" + encodeURIComponent(c.id), class: "mono" }, c.id),
+    h("span", {}, "version " + c.version),
+    h("span", { class: "hint mono" }, last ? last.event_id : ""),
+    h("span", { class: "hint" }, "updated " + formatTime(c.updated_at))));
+  while (list.children.length > keepActivity) list.lastElementChild.remove();
+}

@@ -1,0 +1,209 @@
+package ui
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/web"
+)
+
+//go:embed static
+var static embed.FS
+
+// Processor gives goka's monitor the running goka processor: a
+// processor.Processor.
+type Processor interface {
+	GokaProcessor() *goka.Processor
+}
+
+// View gives goka's monitor the running goka view and its query page the
+// table entries: a views.View.
+type View interface {
+	GokaView() *goka.View
+	Entry(id string) (*processor.Customer, error)
+}
+
+// Config says what the page's own handlers read.
+type Config struct {
+	// Kafka reaches the cluster of the dead-letter topic.
+	Kafka kafka.Config
+	// Topics names the dead-letter topic and the table.
+	Topics kafka.Topics
+	// Processor and View are shown on goka's pages; nil leaves them out.
+	Processor Processor
+	View      View
+	// ReadTokens and WriteTokens are the server's bearer tokens. When read
+	// tokens are set, the handlers that show records (dead letters, goka's
+	// pages) need one of either, as the API's reads do. The page itself
+	// and its static files stay open, like /readyz: they hold no data.
+	ReadTokens  []string
+	WriteTokens []string
+	Logger      *slog.Logger
+}
+
+// Pages returns the handlers of the web page, to mount with web.Deps:
+//
+//	/                      the page
+//	/ui/                   its scripts, styles and icon
+//	/ui/api/dead-letters   the latest dead-letter records, as JSON
+//	/goka/                 goka's monitor and query pages
+func Pages(cfg Config) []web.Page {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	assets := newAssets(static, "static")
+	guard := newGuard(cfg.ReadTokens, cfg.WriteTokens)
+	return []web.Page{
+		{Pattern: "/{$}", Handler: assets.page("index.html")},
+		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets)},
+		{Pattern: "/ui/api/dead-letters", Handler: guard.protect(newDeadLetters(cfg.Kafka, cfg.Topics.DeadLetter(), cfg.Logger))},
+		{Pattern: "/goka/", Handler: guard.protect(newGokaPages(cfg))},
+	}
+}
+
+// contentSecurityPolicy keeps the page to what the binary serves: no
+// script, style, font or connection may come from anywhere else, and no
+// inline script may run.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// assets serves the embedded files, each with a content hash as ETag so
+// that browsers revalidate cheaply and never run a stale script.
+type assets struct {
+	files map[string]asset
+}
+
+type asset struct {
+	body        []byte
+	etag        string
+	contentType string
+}
+
+// contentTypes are the types of the page's files, fixed here rather than
+// read from the machine's MIME tables, which differ: a module script must
+// be served as JavaScript.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+}
+
+func newAssets(files fs.FS, root string) *assets {
+	a := &assets{files: map[string]asset{}}
+	_ = fs.WalkDir(files, root, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		name = strings.TrimPrefix(name, root+"/")
+		sum := sha256.Sum256(body)
+		ct, ok := contentTypes[path.Ext(name)]
+		if !ok {
+			ct = "application/octet-stream"
+		}
+		a.files[name] = asset{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: ct}
+		return nil
+	}) // an embed.FS cannot fail to walk or read
+	return a
+}
+
+// ServeHTTP serves a file by its path below /ui/. The page itself is
+// served at / only, since its relative links resolve from there.
+func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Path
+	if name == "index.html" {
+		writeError(w, http.StatusNotFound, "not_found", "the page is served at /")
+		return
+	}
+	a.serve(w, r, name)
+}
+
+// page serves one file whatever the path.
+func (a *assets) page(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, name) })
+}
+
+func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
+	f, ok := a.files[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such file: /ui/"+name)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.contentType)
+	h.Set("ETag", f.etag)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if strings.HasSuffix(name, ".html") {
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+	}
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
+}
+
+// guard asks for a bearer token on the handlers that show records, with
+// the API's rule: when read tokens are set, a read or write token reads.
+type guard struct {
+	tokens []string
+}
+
+func newGuard(read, write []string) guard {
+	if len(read) == 0 {
+		return guard{}
+	}
+	return guard{tokens: append(append([]string{}, read...), write...)}
+}
+
+func (g guard) protect(next http.Handler) http.Handler {
+	if len(g.tokens) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		token = strings.TrimSpace(token)
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eventfold"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>")
+			return
+		}
+		for _, t := range g.tokens {
+			if subtle.ConstantTimeCompare([]byte(token), []byte(t)) == 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		writeError(w, http.StatusForbidden, "forbidden", "the token does not grant this access")
+	})
+}
+
+// writeError answers with the API's error body.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]string{"error": code, "message": message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body) // the client went away; nothing left to tell it
+}
