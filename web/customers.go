@@ -49,6 +49,11 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	var c *processor.Customer
 	if minVersion > 0 {
+		release, ok := s.admit(w, r, s.waiters)
+		if !ok {
+			return
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		c, err = s.lookups.WaitForVersion(ctx, id, minVersion)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +70,16 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxWatchers bounds the open change streams.
 	MaxWatchers int
+	// MaxWaiters bounds the requests waiting for a version (?min_version=)
+	// or a decision (POST) at a time.
+	MaxWaiters int
+	// MaxWatchersPerClient and MaxWaitersPerClient bound them per client
+	// IP address; 0 leaves clients bounded by the totals alone (see
+	// limits.go).
+	MaxWatchersPerClient int
+	MaxWaitersPerClient  int
+	// BodyReadTimeout bounds reading one request body.
+	BodyReadTimeout time.Duration
 	// WatchHeartbeat is the interval of comments that keep idle change
 	// streams alive through proxies.
 	WatchHeartbeat time.Duration
@@ -91,7 +100,8 @@ type Config struct {
 // DefaultConfig returns the defaults of the HTTP server.
 func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
-		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second}
+		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second,
+		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second}
 }
 
 // Validate reports a configuration that cannot work.
@@ -104,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWatchers < 0 || c.WatchHeartbeat <= 0 || c.WatchWriteTimeout <= 0 {
 		return errors.New("watch limits must be positive")
+	}
+	if c.MaxWaiters < 0 || c.MaxWatchersPerClient < 0 || c.MaxWaitersPerClient < 0 || c.BodyReadTimeout <= 0 {
+		return errors.New("request limits must not be negative, and the body read timeout must be positive")
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("HTTPS needs both a certificate and a key file")
@@ -125,7 +138,8 @@ type Server struct {
 	history    HistoryReader
 	subscriber Subscriber
 	checks     []Check
-	watchers   atomic.Int64
+	watchers   *slots
+	waiters    *slots
 	routes     []Route
 	handler    http.Handler
 	listener   net.Listener
@@ -143,8 +157,9 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks}
-	m, err := newMetrics(reg, s.watchers.Load, func() bool { ready, _ := s.ready(); return ready })
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient)}
+	m, err := newMetrics(reg, s.watchers.open, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +173,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
+		{"/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 	}
 	for _, p := range deps.Pages {
 		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: p.Handler.ServeHTTP}})

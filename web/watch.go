@@ -44,12 +44,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
 		return
 	}
-	if n := s.watchers.Add(1); n > int64(s.cfg.MaxWatchers) {
-		s.watchers.Add(-1)
-		writeError(w, http.StatusServiceUnavailable, "too_many_watchers", fmt.Sprintf("at most %d watchers at a time", s.cfg.MaxWatchers))
+	release, ok := s.admit(w, r, s.watchers)
+	if !ok {
 		return
 	}
-	defer s.watchers.Add(-1)
+	defer release()
 
 	// Subscribe before reading the current state, so no change is lost
 	// between the two; versions already sent are skipped.

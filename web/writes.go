@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,7 +61,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, processor.MaxEventBytes))
+	body, err := s.readBody(w, r, processor.MaxEventBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -93,6 +92,11 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	release, ok := s.admit(w, r, s.waiters)
+	if !ok {
+		return
+	}
+	defer release()
 	partition, offset, err := s.publisher.Publish(r.Context(), id, value)
 	if err != nil {
 		s.log.Warn("failed to produce an event", "customer", id, "error", err)
