@@ -118,6 +118,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		maxWait                       time.Duration
 		readTokenFile, writeTokenFile string
 		tlsCert, tlsKey               string
+		limits                        web.Config
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
 	fs.SetOutput(stderr)
@@ -128,6 +129,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open")
 	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
 	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
+	defaults := web.DefaultConfig()
+	fs.intVar(&limits.MaxWatchers, "max-watchers", defaults.MaxWatchers, "open watch streams allowed in all")
+	fs.intVar(&limits.MaxWatchersPerClient, "max-watchers-per-client", defaults.MaxWatchersPerClient, "open watch streams allowed per client IP; 0 = no per-client bound (behind a proxy)")
+	fs.intVar(&limits.MaxWaiters, "max-waiters", defaults.MaxWaiters, "requests waiting for a version or a decision allowed in all")
+	fs.intVar(&limits.MaxWaitersPerClient, "max-waiters-per-client", defaults.MaxWaitersPerClient, "waiting requests allowed per client IP; 0 = no per-client bound")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -168,6 +174,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg := web.DefaultConfig()
 	webCfg.Addr, webCfg.MaxWait, webCfg.Logger = httpAddr, maxWait, log
 	webCfg.TLSCertFile, webCfg.TLSKeyFile = tlsCert, tlsKey
+	webCfg.MaxWatchers, webCfg.MaxWatchersPerClient = limits.MaxWatchers, limits.MaxWatchersPerClient
+	webCfg.MaxWaiters, webCfg.MaxWaitersPerClient = limits.MaxWaiters, limits.MaxWaitersPerClient
 	if webCfg.ReadTokens, err = readTokens(readTokenFile); err != nil {
 		return err
 	}

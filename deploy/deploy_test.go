@@ -56,6 +56,7 @@ var metricTypes = map[string]string{
 	"eventfold_view_keys":                     "gauge",
 	"eventfold_ready":                         "gauge",
 	"eventfold_watchers":                      "gauge",
+	"eventfold_waiters":                       "gauge",
 	"eventfold_view_subscribers":              "gauge",
 	"eventfold_build_info":                    "gauge",
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -92,7 +93,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := parseInt(q.Get("limit"), 100, "limit")
 	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be a positive integer; values above 1000 are served as 1000")
 		return
 	}
 	limit = min(limit, views.MaxListLimit)
@@ -125,17 +126,22 @@ func (s *Server) lookupFailed(w http.ResponseWriter, err error) {
 func (s *Server) parseWait(raw string, def time.Duration) (time.Duration, error) {
 	if raw == "" {
 		if def == 0 {
-			return min(2*time.Second, s.cfg.MaxWait), nil
+			def = 2 * time.Second
 		}
-		return def, nil
+		return min(def, s.cfg.MaxWait), nil
 	}
 	d, err := time.ParseDuration(raw)
 	if err != nil {
 		secs, ierr := strconv.ParseFloat(raw, 64)
-		if ierr != nil {
+		if ierr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
 			return 0, fmt.Errorf("wait %q is not a duration such as 2s or 500ms", raw)
 		}
-		d = time.Duration(secs * float64(time.Second))
+		// Cap before converting: a float beyond int64 nanoseconds converts
+		// differently on each CPU.
+		if secs < 0 {
+			return 0, fmt.Errorf("wait %q must not be negative", raw)
+		}
+		d = time.Duration(min(secs, s.cfg.MaxWait.Seconds()) * float64(time.Second))
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("wait %q must not be negative", raw)

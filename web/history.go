@@ -41,7 +41,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := parseInt(q.Get("limit"), 100, "limit")
 	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be a positive integer; values above 1000 are served as 1000")
 		return
 	}
 	limit = min(limit, views.MaxListLimit)

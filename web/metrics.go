@@ -16,7 +16,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, watchers func() int64, ready func() bool) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, watchers, waiters func() int64, ready func() bool) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_requests_total",
@@ -32,6 +32,10 @@ func newMetrics(reg prometheus.Registerer, watchers func() int64, ready func() b
 		Name: "eventfold_watchers",
 		Help: "Open change streams (GET /watch and /customers/{id}/watch).",
 	}, func() float64 { return float64(watchers()) })
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_waiters",
+		Help: "Requests waiting for a version or a decision (GET ?min_version=, POST events).",
+	}, func() float64 { return float64(waiters()) })
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventfold_ready",
 		Help: "1 when /readyz answers 200 (view recovered, processor running), 0 otherwise.",
@@ -41,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, watchers func() int64, ready func() b
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, open, readyGauge} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, open, waiting, readyGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register http metrics: %w", err)
 		}

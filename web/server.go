@@ -159,7 +159,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient)}
-	m, err := newMetrics(reg, s.watchers.open, func() bool { ready, _ := s.ready(); return ready })
+	m, err := newMetrics(reg, s.watchers.open, s.waiters.open, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusNotImplemented, "no_watch", "this server does not stream changes")
 		return
 	}
+	if r.Method == http.MethodHead {
+		// HEAD learns that the stream exists without holding a slot.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if !s.lookups.Recovered() {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
 		return

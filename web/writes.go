@@ -53,6 +53,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.publisher == nil {
+		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "read_only", "this server does not accept writes")
 		return
 	}
