@@ -187,15 +187,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer offsets.Close()
-	reg.MustRegister(
-		kafka.NewLagCollector("eventfold_processor_lag_records",
-			"Events not yet folded by the group, per partition: high-water mark minus committed offset.",
-			offsets, topics.Events, func() (map[int32]int64, error) { return offsets.Committed(topics.Group, topics.Events) }),
-		kafka.NewLagCollector("eventfold_view_lag_records",
-			"Table records not yet applied by this view, per partition: high-water mark minus the view's position.",
-			offsets, topics.Table(), view.Positions),
-		buildInfo(),
-	)
+	reg.MustRegister(buildInfo())
+	reg.MustRegister(kafka.LagCollectors(offsets, topics, view.Positions)...)
 	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
 	if err != nil {
 		return err

@@ -90,6 +90,12 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	offsets, err := kafka.NewOffsets(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { offsets.Close() })
+	reg.MustRegister(kafka.LagCollectors(offsets, topics, view.Positions)...)
 	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
 	if err != nil {
 		t.Fatal(err)

@@ -116,3 +116,17 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(max(hwm-pos, 0)), strconv.Itoa(int(p)))
 	}
 }
+
+// LagCollectors returns the lag gauges of a service: the group's
+// (eventfold_processor_lag_records) from its committed offsets, and the
+// view's (eventfold_view_lag_records) from viewPositions.
+func LagCollectors(offsets *Offsets, topics Topics, viewPositions func() (map[int32]int64, error)) []prometheus.Collector {
+	return []prometheus.Collector{
+		NewLagCollector("eventfold_processor_lag_records",
+			"Events not yet folded by the group, per partition: high-water mark minus committed offset.",
+			offsets, topics.Events, func() (map[int32]int64, error) { return offsets.Committed(topics.Group, topics.Events) }),
+		NewLagCollector("eventfold_view_lag_records",
+			"Table records not yet applied by this view, per partition: high-water mark minus the view's position.",
+			offsets, topics.Table(), viewPositions),
+	}
+}
