@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,7 +146,8 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// The processor's registry is thrown away: the progress comes from
 	// Kafka, not from counters of this process.
-	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log}, prometheus.NewRegistry())
+	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log,
+		StorageDir: filepath.Join(f.common.dataDir, "processor", topics.Group)}, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}

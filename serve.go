@@ -163,7 +163,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log}, reg)
+	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log,
+		StorageDir: filepath.Join(common.dataDir, "processor", topics.Group)}, reg)
 	if err != nil {
 		return err
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
@@ -45,7 +47,12 @@ type Config struct {
 	// RestartBackoff is the pause before the processor is rebuilt after
 	// it failed, for example when the brokers went away.
 	RestartBackoff time.Duration
-	Logger         *slog.Logger
+	// StorageDir holds the processor's local copy of its partitions of the
+	// table, on disk so that a million customers do not live in memory.
+	// It is wiped whenever the processor is built: see runOnce. Empty
+	// keeps the copy in memory.
+	StorageDir string
+	Logger     *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -130,13 +137,21 @@ func (p *Processor) Run(ctx context.Context) error {
 }
 
 func (p *Processor) runOnce(ctx context.Context) error {
+	// goka writes a table value to local storage before Kafka acknowledges
+	// it, so a copy kept from an earlier run could hold a write the table
+	// topic never got, and the redelivered event would then be skipped as
+	// already decided. The table topic is the only copy we trust: the local
+	// one starts empty at every build and is recovered from it.
+	sb := memstore.Builder()
+	if p.cfg.StorageDir != "" {
+		if err := os.RemoveAll(p.cfg.StorageDir); err != nil {
+			return fmt.Errorf("failed to clear processor storage: %w", err)
+		}
+		sb = storage.DefaultBuilder(p.cfg.StorageDir)
+	}
 	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.Graph(),
 		goka.WithHasher(NewMurmur2Hasher),
-		// In-memory storage on purpose: goka writes a table value to local
-		// storage before Kafka acknowledges it, so a persistent copy could
-		// survive a crash holding a write the table topic never got. The
-		// table topic is the only copy we trust, recovered on every start.
-		goka.WithStorageBuilder(memstore.Builder()),
+		goka.WithStorageBuilder(sb),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.cfg.Kafka.Sarama())),
