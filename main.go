@@ -5,6 +5,7 @@
 //	eventfold serve     run the processor, the view and the HTTP server
 //	eventfold produce   produce JSON-lines events to the events topic
 //	eventfold rebuild   fold the whole events topic into a new group table
+//	eventfold bench     measure the service against baselines, like Kafka's perf tools
 package main
 
 import (
@@ -33,6 +34,7 @@ Usage:
   eventfold produce [flags]   produce JSON-lines events (stdin or --file)
   eventfold rebuild [flags]   fold the whole events topic into a new --group's table, then stop
   eventfold healthcheck       exit 0 when a server's /healthz answers 200
+  eventfold bench [flags]     measure fold, recover, lookup and write against baselines
   eventfold version           print the version
 
 Run "eventfold <command> --help" for the flags of a command.`
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = rebuild(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "eventfold", version)
 		return 0

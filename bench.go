@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/bench"
+)
+
+// `eventfold bench` measures the service end to end, each figure beside a
+// baseline taken in the same run (see internal/bench). A missed target is
+// reported, never an error: the exit code is 0 unless the bench broke.
+
+type benchFlags struct {
+	brokers      string
+	brokerLabel  string
+	kafkaVersion string
+	partitions   int
+	events       int
+	customers    int
+	clients      int
+	writers      int
+	duration     time.Duration
+	scenarios    string
+	out          string
+	cpuProfile   string
+	timeout      time.Duration
+	seed         int
+	keepTopics   bool
+	storage      string
+	logLevel     string
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags, error) {
+	var f benchFlags
+	def := bench.DefaultConfig()
+	fs := newFlagSet("bench", "eventfold bench: produce, fold, recover, look up and write against the embedded broker (default) or --brokers,\n"+
+		"each beside a baseline measured in the same run; prints tables and PASS/MISS per target, and writes JSON with --out.")
+	fs.SetOutput(stderr)
+	fs.stringVar(&f.brokers, "brokers", "", "comma-separated Kafka bootstrap brokers; empty starts an embedded kfake broker on a free port with a temp data dir")
+	fs.stringVar(&f.brokerLabel, "broker-label", "", `broker name in the report, e.g. "Apache Kafka 4.4.0"; default "embedded kfake" or "Kafka at <brokers>"`)
+	fs.stringVar(&f.kafkaVersion, "kafka-version", def.KafkaVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
+	fs.intVar(&f.partitions, "partitions", def.Partitions, "partitions of the run's topics")
+	fs.stringVar(&f.storage, "processor-storage", def.ProcessorStorage, "where the in-process processor keeps its table copy: leveldb (as serve) or memory")
+	fs.intVar(&f.events, "events", def.Events, "events to produce and fold")
+	fs.intVar(&f.customers, "customers", def.Customers, "customers the events are about; all are registered, so at most --events")
+	fs.intVar(&f.clients, "clients", def.Clients, "concurrent HTTP clients of the lookup scenario")
+	fs.intVar(&f.writers, "writers", def.Writers, "concurrent HTTP writers of the write scenario")
+	fs.durationVar(&f.duration, "duration", def.Duration, "length of each load (lookups, writes) and of each of their baselines")
+	fs.stringVar(&f.scenarios, "scenarios", "all", "comma-separated scenarios: fold,recover,lookup,write (all)")
+	fs.stringVar(&f.out, "out", "", "write the report as JSON to this file")
+	fs.stringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the fold (processor start to last table write) to this file")
+	fs.durationVar(&f.timeout, "timeout", 10*time.Minute, "give up (exit 1) when the whole run takes longer")
+	fs.intVar(&f.seed, "seed", int(def.Seed), "seed of the generated events and of the loads")
+	boolFlag(fs, &f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
+	fs.stringVar(&f.logLevel, "log-level", "warn", "log level of the service under test: debug, info, warn or error")
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return def, f, err
+		}
+		return def, f, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg := def
+	var err error
+	if cfg.Scenarios, err = bench.ParseScenarios(f.scenarios); err != nil {
+		return cfg, f, fmt.Errorf("%w: --scenarios: %w", errUsage, err)
+	}
+	cfg.Brokers, cfg.BrokerLabel, cfg.KafkaVersion = splitList(f.brokers), f.brokerLabel, f.kafkaVersion
+	cfg.Partitions, cfg.Events, cfg.Customers = f.partitions, f.events, f.customers
+	cfg.Clients, cfg.Writers, cfg.Duration = f.clients, f.writers, f.duration
+	cfg.Seed, cfg.KeepTopics, cfg.ProcessorStorage = int64(f.seed), f.keepTopics, f.storage
+	if err := cfg.Validate(); err != nil {
+		return cfg, f, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if f.timeout <= 0 {
+		return cfg, f, fmt.Errorf("%w: --timeout %s must be positive", errUsage, f.timeout)
+	}
+	return cfg, f, nil
+}
+
+// boolFlag is a boolean flag with an EVENTFOLD_* twin, like flagSet's.
+func boolFlag(fs *flagSet, p *bool, name string, def bool, usage string) {
+	if v, ok := fs.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a boolean", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	fs.BoolVar(p, name, def, usage)
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, f, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, "text", f.logLevel)
+	if err != nil {
+		return err
+	}
+	routeSaramaLogs(log)
+	cfg.Logger = log
+	cfg.Progress, _ = newLogger(stderr, "text", "info") // "info" always parses
+	// The serve restart needs this very binary; without it that one
+	// measurement is skipped.
+	if exe, err := os.Executable(); err == nil {
+		cfg.ServeBinary = exe
+	}
+	var prof *os.File
+	if f.cpuProfile != "" {
+		if prof, err = os.Create(f.cpuProfile); err != nil {
+			return fmt.Errorf("failed to create the CPU profile: %w", err)
+		}
+		cfg.FoldProfile = prof
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	report, err := bench.Run(ctx, cfg)
+	if prof != nil {
+		if cerr := prof.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("failed to write the CPU profile: %w", cerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("failed to run the bench: %w", err)
+	}
+	if err := report.Print(stdout); err != nil {
+		return fmt.Errorf("failed to print the report: %w", err)
+	}
+	if f.out == "" {
+		return nil
+	}
+	raw, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return fmt.Errorf("failed to encode the report: %w", err)
+	}
+	if err := os.WriteFile(f.out, append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("failed to write the report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/processor"
+)
+
+// TestRunEveryScenario runs the whole bench at a tiny size on the
+// embedded broker, so that it cannot rot: every figure must be there and
+// positive, and the report must survive JSON.
+func TestRunEveryScenario(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events, cfg.Customers = 2000, 200
+	cfg.Clients, cfg.Writers = 8, 4
+	cfg.Duration = time.Second
+	cfg.ServeBinary = buildEventfold(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	cfg.Progress = cfg.Logger
+	var profile bytes.Buffer
+	cfg.FoldProfile = &profile
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("bench failed: %v", err)
+	}
+
+	positive := func(name string, v float64) {
+		t.Helper()
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if r.Fold == nil || r.Recover == nil || r.Lookup == nil || r.Write == nil {
+		t.Fatalf("missing scenarios: fold %v, recover %v, lookup %v, write %v", r.Fold != nil, r.Recover != nil, r.Lookup != nil, r.Write != nil)
+	}
+	positive("machine cpus", float64(r.Machine.CPUs))
+	positive("machine memory", float64(r.Machine.MemoryBytes))
+
+	f := r.Fold
+	if f.ProcessorStorage != StorageLevelDB {
+		t.Errorf("processor storage %q, want %q as serve runs it", f.ProcessorStorage, StorageLevelDB)
+	}
+	for name, v := range map[string]float64{
+		"producer": f.Producer.PerSec, "bare consumer": f.BareConsumer.PerSec, "sarama consumer": f.SaramaConsumer.PerSec,
+		"fold": f.Fold.PerSec, "fold ratio": f.Ratio, "table writes": float64(f.TableWrites),
+		"accepted": f.Outcomes["accepted"], "rejected": f.Outcomes["rejected"], "duplicate": f.Outcomes["duplicate"], "dead letters": f.Outcomes["dead_letter"],
+	} {
+		positive("fold "+name, v)
+	}
+	if got := f.Outcomes["accepted"] + f.Outcomes["rejected"] + f.Outcomes["duplicate"]; got != 2000 {
+		t.Errorf("decided %v events, want 2000", got)
+	}
+	if profile.Len() == 0 {
+		t.Error("no CPU profile of the fold")
+	}
+
+	v := r.Recover
+	if v.Keys != 200 {
+		t.Errorf("recovered view holds %d keys, want 200", v.Keys)
+	}
+	for name, x := range map[string]float64{
+		"table records": float64(v.TableRecords), "bare consumer": v.BareConsumer.PerSec, "ratio": v.Ratio,
+		"leveldb records/s": v.LevelDB.RecordsPerSec, "leveldb keys/s": v.LevelDB.KeysPerSec,
+		"memory records/s": v.InMemory.RecordsPerSec, "memory keys/s": v.InMemory.KeysPerSec,
+	} {
+		positive("recover "+name, x)
+	}
+	if v.Serve == nil {
+		t.Error("no serve restart")
+	} else {
+		positive("serve ready seconds", v.Serve.ReadySeconds)
+		positive("serve peak RSS", float64(v.Serve.PeakRSSBytes))
+	}
+
+	for name, l := range map[string]Latency{"lookup": r.Lookup.Service, "lookup baseline": r.Lookup.Baseline, "write": r.Write.Service, "write baseline": r.Write.Baseline} {
+		positive(name+" ok", float64(l.OK))
+		positive(name+" per second", l.PerSec)
+		positive(name+" p50", l.P50ms)
+		if l.P50ms > l.P99ms || l.P99ms > l.P999ms || l.P999ms > l.MaxMs {
+			t.Errorf("%s percentiles out of order: %+v", name, l)
+		}
+	}
+	for name, l := range map[string]Latency{"lookup": r.Lookup.Service, "lookup baseline": r.Lookup.Baseline} {
+		if l.OK != l.Requests {
+			t.Errorf("%s: %d of %d requests answered 200: %v", name, l.OK, l.Requests, l.Outcomes)
+		}
+	}
+	positive("lookup ratio", r.Lookup.Ratio)
+	for name, u := range map[string]Usage{"fold": f.Usage, "recover": v.Usage, "lookup": r.Lookup.Usage, "write": r.Write.Usage} {
+		positive(name+" peak RSS", float64(u.PeakRSSBytes))
+		positive(name+" peak heap", float64(u.PeakHeapInuseBytes))
+		positive(name+" CPU seconds", u.CPUSeconds)
+	}
+	positive("fold CPU seconds", f.FoldCPUSeconds)
+
+	if len(r.Targets) != 7 {
+		t.Errorf("%d targets, want 7: %+v", len(r.Targets), r.Targets)
+	}
+	for _, tg := range r.Targets {
+		if tg.Verdict != Pass && tg.Verdict != Miss && tg.Verdict != NotMeasured {
+			t.Errorf("target %q has verdict %q", tg.Name, tg.Verdict)
+		}
+	}
+
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatalf("failed to encode the report: %v", err)
+	}
+	var back Report
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatalf("failed to decode the report: %v", err)
+	}
+	again, err := json.Marshal(&back)
+	if err != nil || !bytes.Equal(raw, again) {
+		t.Errorf("the report does not survive JSON (err %v):\n%s\n%s", err, raw, again)
+	}
+
+	var out strings.Builder
+	if err := r.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fold", "recover", "lookup", "write", "targets", "embedded kfake", "PASS"} {
+		if !strings.Contains(out.String(), want) && (want != "PASS" || !strings.Contains(out.String(), "MISS")) {
+			t.Errorf("printed report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// buildEventfold builds the eventfold binary for the serve restart.
+func buildEventfold(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "eventfold")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/eventfold/eventfold")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("failed to build eventfold: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestGenerateEventsFollowsTheContract(t *testing.T) {
+	tests := []struct {
+		name              string
+		customers, events int
+	}{
+		{"one event per customer", 50, 50},
+		{"many events per customer", 100, 5000},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			e := GenerateEvents(7, test.customers, test.events)
+			if e.Len() != test.events {
+				t.Fatalf("%d events, want %d", e.Len(), test.events)
+			}
+			states := map[string]processor.Customer{}
+			malformed := 0
+			for i := range e.Len() {
+				key, value := e.At(i)
+				ev, err := processor.Decode(key, value)
+				if err != nil {
+					malformed++
+					continue
+				}
+				ev.Offset = int64(i)
+				states[key], _ = processor.Apply(states[key], ev)
+			}
+			if malformed > test.events/200+1 {
+				t.Errorf("%d malformed events of %d, want about 0.1%%", malformed, test.events)
+			}
+			for _, id := range e.Customers {
+				if c := states[id]; !c.Registered() {
+					t.Errorf("customer %s is not registered after every event", id)
+				}
+			}
+			if again := GenerateEvents(7, test.customers, test.events); !bytes.Equal(again.arena, e.arena) {
+				t.Error("the same seed generated different events")
+			}
+		})
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	sorted := make([]time.Duration, 1000)
+	for i := range sorted {
+		sorted[i] = time.Duration(i+1) * time.Millisecond
+	}
+	tests := []struct {
+		p    float64
+		want time.Duration
+	}{
+		{0.5, 500 * time.Millisecond},
+		{0.99, 990 * time.Millisecond},
+		{0.999, 999 * time.Millisecond},
+		{1, 1000 * time.Millisecond},
+		{0, time.Millisecond},
+	}
+	for _, test := range tests {
+		if got := percentile(sorted, test.p); got != test.want {
+			t.Errorf("percentile(%v) = %v, want %v", test.p, got, test.want)
+		}
+	}
+}
+
+func TestParseScenarios(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"", "fold,recover,lookup,write", false},
+		{"all", "fold,recover,lookup,write", false},
+		{"lookup, fold,lookup", "lookup,fold", false},
+		{"fold,nope", "", true},
+		{",", "", true},
+	}
+	for _, test := range tests {
+		got, err := ParseScenarios(test.in)
+		if (err != nil) != test.wantErr || strings.Join(got, ",") != test.want {
+			t.Errorf("ParseScenarios(%q) = %v, %v; want %q, error %v", test.in, got, err, test.want, test.wantErr)
+		}
+	}
+}
+
+func TestCountSeparatesThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", 50000: "50,000"} {
+		if got := count(in); got != want {
+			t.Errorf("count(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

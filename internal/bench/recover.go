@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"time"
+
+	"github.com/eventfold/eventfold/views"
+)
+
+// RecoverResult is the recover scenario: fresh views restoring the table,
+// against a bare consumer of the table topic.
+type RecoverResult struct {
+	// TableRecords are the records in the table topic, Keys the entries
+	// they fold to (one per customer).
+	TableRecords int64 `json:"table_records"`
+	Keys         int64 `json:"keys"`
+	// BareConsumer is the baseline: kgo reading the table topic to its
+	// end; the median of three reads: before each view and after both.
+	BareConsumer Throughput `json:"bare_consumer"`
+	// LevelDB is a view on an empty storage dir, as serve runs it;
+	// InMemory is the in-memory view.
+	LevelDB  ViewRecovery `json:"leveldb_view"`
+	InMemory ViewRecovery `json:"memory_view"`
+	// Serve restarts `eventfold serve` as a child process; nil without a
+	// binary.
+	Serve *ServeRestart `json:"serve_restart,omitempty"`
+	// Ratio is the leveldb view's records/s over the bare consumer's.
+	Ratio float64 `json:"ratio_vs_bare_consumer"`
+	Usage Usage   `json:"usage"`
+}
+
+// ViewRecovery is one view's time to Recovered, the condition /readyz
+// uses.
+type ViewRecovery struct {
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_second"`
+	KeysPerSec    float64 `json:"keys_per_second"`
+	Keys          int64   `json:"keys"`
+	// RetainedHeapBytes is the live Go heap the recovered view added,
+	// measured after a collection before and after.
+	RetainedHeapBytes int64 `json:"retained_heap_bytes"`
+}
+
+// recoverPoll is how often Recovered is asked: the time resolution.
+const recoverPoll = 5 * time.Millisecond
+
+// runRecover measures the baseline, then an in-memory view (stopped
+// afterwards), then a leveldb view, which it leaves running as the
+// service's view.
+func runRecover(ctx context.Context, cl *cluster, svc *service, progress func(string, ...any)) (*RecoverResult, error) {
+	r := &RecoverResult{}
+	hwms, records, err := cl.endOffsets(ctx, svc.topics.Table())
+	if err != nil {
+		return nil, err
+	}
+	r.TableRecords = records
+	progress("reading the table topic with a bare kgo consumer", "records", records)
+	// One read before each view and one after both: the median sees the
+	// machine of the whole scenario.
+	bare := &baseline{read: func() (Throughput, error) { return consumeKgo(ctx, cl.kc.Brokers, svc.topics.Table(), hwms) }}
+	if err := bare.sample(1); err != nil {
+		return nil, err
+	}
+
+	progress("recovering a fresh in-memory view")
+	mem, err := svc.newView("")
+	if err != nil {
+		return nil, err
+	}
+	memCtx, stopMem := context.WithCancel(ctx)
+	memDone := make(chan error, 1)
+	r.InMemory, err = recoverView(memCtx, mem, records, func() { go func() { memDone <- mem.Run(memCtx) }() })
+	stopMem()
+	if err != nil {
+		return nil, err
+	}
+	if err := <-memDone; err != nil {
+		return nil, fmt.Errorf("failed to stop the in-memory view: %w", err)
+	}
+
+	if err := bare.sample(1); err != nil {
+		return nil, err
+	}
+	progress("recovering a fresh leveldb view")
+	view, err := svc.newView(filepath.Join(cl.tmp, "view-"+svc.topics.Group))
+	if err != nil {
+		return nil, err
+	}
+	if r.LevelDB, err = recoverView(ctx, view, records, func() { svc.startView(view) }); err != nil {
+		return nil, err
+	}
+	if err := bare.sample(1); err != nil {
+		return nil, err
+	}
+	r.BareConsumer = bare.median()
+	r.Keys = r.LevelDB.Keys
+	r.Ratio = r.LevelDB.RecordsPerSec / r.BareConsumer.PerSec
+	return r, nil
+}
+
+// recoverView starts a view with start and times it to Recovered.
+func recoverView(ctx context.Context, view *views.View, records int64, start func()) (ViewRecovery, error) {
+	before := liveHeap()
+	began := time.Now()
+	start()
+	t := time.NewTicker(recoverPoll)
+	defer t.Stop()
+	for !view.Recovered() {
+		select {
+		case <-ctx.Done():
+			return ViewRecovery{}, fmt.Errorf("failed to recover the view, %d keys so far: %w", view.Keys(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	elapsed := max(time.Since(began), time.Millisecond)
+	keys := view.Keys()
+	return ViewRecovery{
+		Seconds:           elapsed.Seconds(),
+		RecordsPerSec:     float64(records) / elapsed.Seconds(),
+		KeysPerSec:        float64(keys) / elapsed.Seconds(),
+		Keys:              keys,
+		RetainedHeapBytes: max(0, liveHeap()-before),
+	}, nil
+}
+
+// liveHeap returns the bytes of live heap objects after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}

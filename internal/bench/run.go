@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+)
+
+// Run measures the configured scenarios and returns the report. It fails
+// only when the bench itself breaks; a missed target is a verdict in the
+// report. Every resource it makes is gone when it returns: the embedded
+// broker, the temp dirs and, on an external broker, the run's topics
+// (unless KeepTopics).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("failed to validate bench config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = cfg.Logger
+	}
+	progress := func(msg string, args ...any) { cfg.Progress.Info(msg, args...) }
+	started := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mem := newSampler()
+	go mem.run(ctx)
+
+	cl, err := openCluster(cfg, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	id := runID()
+	topics := kafka.Topics{Events: "bench-" + id + "-events", Group: "bench-" + id, Partitions: int32(cfg.Partitions), Replication: 1}
+	r := &Report{
+		Started: started, Machine: machine(),
+		Broker: BrokerInfo{Kind: cl.kind, Label: cl.label, Brokers: cl.kc.Brokers},
+		Setup: Setup{Events: cfg.Events, Customers: cfg.Customers, Partitions: cfg.Partitions, Clients: cfg.Clients, Writers: cfg.Writers,
+			DurationSeconds: cfg.Duration.Seconds(), Scenarios: cfg.Scenarios, Seed: cfg.Seed, EventsTopic: topics.Events, Group: topics.Group,
+			ProcessorStorage: cfg.ProcessorStorage},
+	}
+	progress("setting up topics", "broker", cl.label, "events_topic", topics.Events, "group", topics.Group)
+	partitions, err := kafka.Setup(ctx, cl.kc, topics)
+	if err != nil {
+		return nil, fmt.Errorf("failed to set up topics: %w", err)
+	}
+	if cl.kind == BrokerExternal && !cfg.KeepTopics {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cl.deleteTopics(ctx, topics.Events, topics.Table(), topics.DeadLetter(), topics.Events+".bench-publish"); err != nil {
+				cfg.Progress.Warn("failed to delete the run's topics", "error", err)
+			}
+		}()
+	}
+	svc := newService(ctx, cl.kc, topics, partitions, cfg.Logger)
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = svc.stop() // the run failed already; its error is the one to report
+		}
+	}()
+
+	if err := r.measure(ctx, cfg, cl, svc, mem, progress); err != nil {
+		return nil, err
+	}
+	stopped = true
+	if err := svc.stop(); err != nil {
+		return nil, fmt.Errorf("the service failed during the run: %w", err)
+	}
+	if cfg.runs(ScenarioRecover) && cfg.ServeBinary != "" {
+		progress("restarting eventfold serve as a child process")
+		if r.Recover.Serve, err = restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers); err != nil {
+			return nil, err
+		}
+	}
+	r.Seconds = time.Since(started).Seconds()
+	r.judge()
+	return r, nil
+}
+
+// measure runs the scenarios on the in-process service: the fold always,
+// since the others need its table, then the rest as configured.
+func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, mem *sampler, progress func(string, ...any)) error {
+	end := mem.window()
+	progress("generating events", "events", cfg.Events, "customers", cfg.Customers)
+	events := GenerateEvents(cfg.Seed, cfg.Customers, cfg.Events)
+	ids := events.Customers
+	fold, err := runFold(ctx, cl, svc, events, cfg.ProcessorStorage, cfg.FoldProfile, progress)
+	if err != nil {
+		return err
+	}
+	fold.Usage = end()
+	if cfg.runs(ScenarioFold) {
+		r.Fold = fold
+	}
+	events = nil // a million events are worth giving back before the next scenario
+	runtime.GC()
+
+	if cfg.runs(ScenarioRecover) {
+		end := mem.window()
+		if r.Recover, err = runRecover(ctx, cl, svc, progress); err != nil {
+			return err
+		}
+		r.Recover.Usage = end()
+	} else {
+		view, err := svc.newView(filepath.Join(cl.tmp, "view-"+svc.topics.Group))
+		if err != nil {
+			return err
+		}
+		svc.startView(view)
+		if _, err := recoverView(ctx, view, 0, func() {}); err != nil {
+			return err
+		}
+	}
+	if !cfg.runs(ScenarioLookup) && !cfg.runs(ScenarioWrite) {
+		return nil
+	}
+	fixed := &fixedRoute{}
+	if err := svc.startHTTP(map[string]http.Handler{fixedPath: fixed}); err != nil {
+		return err
+	}
+	if cfg.runs(ScenarioLookup) {
+		progress("loading GET /customers/{id} and the fixed baseline", "clients", cfg.Clients, "duration", cfg.Duration)
+		end := mem.window()
+		if r.Lookup, err = runLookup(ctx, svc, fixed, ids, cfg.Clients, cfg.Duration, cfg.Seed); err != nil {
+			return err
+		}
+		r.Lookup.Usage = end()
+	}
+	if cfg.runs(ScenarioWrite) {
+		progress("loading POST /customers/{id}/events and the publish baseline", "writers", cfg.Writers, "duration", cfg.Duration)
+		end := mem.window()
+		if r.Write, err = runWrite(ctx, cl, svc, ids, cfg.Writers, cfg.Duration, cfg.Seed); err != nil {
+			return err
+		}
+		r.Write.Usage = end()
+	}
+	return nil
+}
