@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/memstore"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -106,7 +107,7 @@ func (v *View) Run(ctx context.Context) error {
 func (v *View) runOnce(ctx context.Context) error {
 	sb := memstore.Builder()
 	if v.cfg.StorageDir != "" {
-		sb = storage.DefaultBuilder(v.cfg.StorageDir)
+		sb = store.View(v.cfg.StorageDir)
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), processor.CustomerCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),

@@ -19,6 +19,11 @@ type Publisher struct {
 func NewPublisher(cfg Config, topic string, hasher func() hash.Hash32) (*Publisher, error) {
 	sc := cfg.ProducerConfig(hasher)
 	sc.ClientID = cfg.ClientID + "-writes"
+	// One request waits for each record: send it at once rather than
+	// after the batching delay, which would add itself to every write.
+	sc.Producer.Flush.Frequency = 0
+	sc.Producer.Flush.Bytes = 0
+	sc.Producer.Flush.Messages = 0
 	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create event producer: %w", err)

@@ -53,9 +53,10 @@ func (s *Store) Get(key string) ([]byte, error) {
 	return s.values[key], nil
 }
 
-// Set implements storage.Storage. The store keeps value: callers must not
-// modify it afterwards, which goka never does.
+// Set implements storage.Storage. It keeps a copy: goka hands over slices
+// of sarama's fetch buffers, and keeping one would pin the whole batch.
 func (s *Store) Set(key string, value []byte) error {
+	value = bytes.Clone(value)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.values[key] = value
