@@ -351,7 +351,7 @@ func parseExpectedVersion(raw json.RawMessage) (int64, error) {
 		text = s
 	}
 	v, err := strconv.ParseInt(text, 10, 64)
-	if err != nil || v < 0 || strings.HasPrefix(text, "+") {
+	if err != nil || v < 0 || strings.HasPrefix(text, "+") || strings.HasPrefix(text, "-") {
 		return 0, malformed("expectedversion %s is not a non-negative integer", string(raw))
 	}
 	return v, nil

@@ -181,7 +181,7 @@ func parseIfMatch(h string) (int64, error) {
 	tag := strings.TrimPrefix(strings.TrimSpace(h), "W/")
 	tag = strings.Trim(tag, `"`)
 	v, err := strconv.ParseInt(tag, 10, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || strings.HasPrefix(tag, "+") || strings.HasPrefix(tag, "-") {
 		return 0, fmt.Errorf("If-Match %q is not a version such as \"3\"", h)
 	}
 	return v, nil

@@ -12,7 +12,7 @@ import (
 // would only cost CPU (snappy was a tenth of the fold's profile), and a
 // larger write buffer means fewer compactions while a fold runs.
 func Scratch(dir string) storage.Builder {
-	return storage.BuilderWithOptions(dir, &opt.Options{
+	return batchedBuilder(dir, &opt.Options{
 		Compression:            opt.NoCompression,
 		WriteBuffer:            8 * opt.MiB,
 		BlockCacheCapacity:     2 * opt.MiB,
