@@ -317,11 +317,21 @@ func headerBytes(h goka.Headers) int {
 	return n
 }
 
-// tableProducerConfig is the sarama configuration of the table writes:
-// uncompressed, since snappy was a tenth of the fold's CPU and the table
-// is compacted anyway.
+// tableProducerConfig is the sarama configuration of the table writes.
+// The crash campaign showed two writes of one key landing in reverse
+// order when a broker restart made sarama retry with several requests in
+// flight: a stale state then won and the next restart skipped an event.
+// So the producer is idempotent with one request in flight (ordered
+// retries), and retries long enough to outlast a broker restart rather
+// than fail a write whose later neighbours goka would still commit past.
+// Uncompressed, since snappy was a tenth of the fold's CPU.
 func (p *Processor) tableProducerConfig() *sarama.Config {
 	sc := p.cfg.Kafka.Sarama()
 	sc.Producer.Compression = sarama.CompressionNone
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Retry.Max = 600
+	sc.Producer.Retry.Backoff = 100 * time.Millisecond
 	return sc
 }
