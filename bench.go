@@ -31,6 +31,7 @@ type benchFlags struct {
 	scenarios    string
 	out          string
 	cpuProfile   string
+	recoverProf  string
 	timeout      time.Duration
 	seed         int
 	keepTopics   bool
@@ -57,6 +58,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.scenarios, "scenarios", "all", "comma-separated scenarios: fold,recover,lookup,write (all)")
 	fs.stringVar(&f.out, "out", "", "write the report as JSON to this file")
 	fs.stringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the fold (processor start to last table write) to this file")
+	fs.stringVar(&f.recoverProf, "recover-cpuprofile", "", "write a CPU profile of the leveldb view's recovery (start to recovered) to this file")
 	fs.durationVar(&f.timeout, "timeout", 10*time.Minute, "give up (exit 1) when the whole run takes longer")
 	fs.intVar(&f.seed, "seed", int(def.Seed), "seed of the generated events and of the loads")
 	boolFlag(fs, &f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
@@ -115,19 +117,27 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if exe, err := os.Executable(); err == nil {
 		cfg.ServeBinary = exe
 	}
-	var prof *os.File
-	if f.cpuProfile != "" {
-		if prof, err = os.Create(f.cpuProfile); err != nil {
+	var profiles []*os.File
+	for _, p := range []struct {
+		path string
+		into *io.Writer
+	}{{f.cpuProfile, &cfg.FoldProfile}, {f.recoverProf, &cfg.RecoverProfile}} {
+		if p.path == "" {
+			continue
+		}
+		prof, err := os.Create(p.path)
+		if err != nil {
 			return fmt.Errorf("failed to create the CPU profile: %w", err)
 		}
-		cfg.FoldProfile = prof
+		profiles = append(profiles, prof)
+		*p.into = prof
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	report, err := bench.Run(ctx, cfg)
-	if prof != nil {
+	for _, prof := range profiles {
 		if cerr := prof.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("failed to write the CPU profile: %w", cerr)
+			err = fmt.Errorf("failed to write the CPU profile %s: %w", prof.Name(), cerr)
 		}
 	}
 	if err != nil {

@@ -118,6 +118,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		maxWait                       time.Duration
 		readTokenFile, writeTokenFile string
 		tlsCert, tlsKey               string
+		pprofAddr                     string
 		limits                        web.Config
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
@@ -129,6 +130,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open")
 	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
 	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
+	fs.stringVar(&pprofAddr, "pprof-addr", "", "listen address of Go's pprof profiles under /debug/pprof/, e.g. 127.0.0.1:6060; empty serves none")
 	defaults := web.DefaultConfig()
 	fs.intVar(&limits.MaxWatchers, "max-watchers", defaults.MaxWatchers, "open watch streams allowed in all")
 	fs.intVar(&limits.MaxWatchersPerClient, "max-watchers-per-client", defaults.MaxWatchersPerClient, "open watch streams allowed per client IP; 0 = no per-client bound (behind a proxy)")
@@ -214,6 +216,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	g.Go(func() error { return proc.Run(gctx) })
 	g.Go(func() error { return view.Run(gctx) })
 	g.Go(func() error { return server.Run(gctx) })
+	if pprofAddr != "" {
+		g.Go(func() error { return runDebugServer(gctx, pprofAddr, log) })
+	}
 	err = g.Wait()
 	log.Info("eventfold stopped", "error", err)
 	return err

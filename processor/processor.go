@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,11 @@ type Config struct {
 	// It is wiped whenever the processor is built: see runOnce. Empty
 	// keeps the copy in memory.
 	StorageDir string
-	Logger     *slog.Logger
+	// StorageBuffer bounds the bytes of table writes held in memory, over
+	// all partitions, before they are written to StorageDir; 0 means
+	// store.DefaultBuffer. More memory, fewer and larger leveldb writes.
+	StorageBuffer int
+	Logger        *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -148,7 +153,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		if err := os.RemoveAll(p.cfg.StorageDir); err != nil {
 			return fmt.Errorf("failed to clear processor storage: %w", err)
 		}
-		sb = store.Scratch(p.cfg.StorageDir)
+		sb = store.Scratch(p.cfg.StorageDir, cmp.Or(p.cfg.StorageBuffer, store.DefaultBuffer))
 	}
 	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.Graph(),
 		goka.WithHasher(NewMurmur2Hasher),

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type Config struct {
 	// resumes from it instead of reading the whole table again. Empty
 	// means in-memory storage.
 	StorageDir string
+	// StorageBuffer bounds the bytes of table records held in memory, over
+	// all partitions, before they are written to StorageDir; 0 means
+	// store.DefaultBuffer. It matters most while the view recovers.
+	StorageBuffer int
 	// RestartBackoff is the pause before the view is rebuilt after it
 	// failed.
 	RestartBackoff time.Duration
@@ -107,7 +112,7 @@ func (v *View) Run(ctx context.Context) error {
 func (v *View) runOnce(ctx context.Context) error {
 	sb := memstore.Builder()
 	if v.cfg.StorageDir != "" {
-		sb = store.View(v.cfg.StorageDir)
+		sb = store.View(v.cfg.StorageDir, cmp.Or(v.cfg.StorageBuffer, store.DefaultBuffer))
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), processor.CustomerCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),

@@ -70,6 +70,9 @@ type Config struct {
 	// FoldProfile, when set, receives a CPU profile of the fold: from the
 	// processor's start to its last table write.
 	FoldProfile io.Writer
+	// RecoverProfile, when set, receives a CPU profile of the leveldb
+	// view's recovery: from its start to Recovered.
+	RecoverProfile io.Writer
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger

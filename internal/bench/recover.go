@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"time"
 
 	"github.com/eventfold/eventfold/views"
@@ -51,7 +53,7 @@ const recoverPoll = 5 * time.Millisecond
 // runRecover measures the baseline, then an in-memory view (stopped
 // afterwards), then a leveldb view, which it leaves running as the
 // service's view.
-func runRecover(ctx context.Context, cl *cluster, svc *service, progress func(string, ...any)) (*RecoverResult, error) {
+func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Writer, progress func(string, ...any)) (*RecoverResult, error) {
 	r := &RecoverResult{}
 	hwms, records, err := cl.endOffsets(ctx, svc.topics.Table())
 	if err != nil {
@@ -90,7 +92,16 @@ func runRecover(ctx context.Context, cl *cluster, svc *service, progress func(st
 	if err != nil {
 		return nil, err
 	}
-	if r.LevelDB, err = recoverView(ctx, view, records, func() { svc.startView(view) }); err != nil {
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return nil, fmt.Errorf("failed to start the CPU profile: %w", err)
+		}
+	}
+	r.LevelDB, err = recoverView(ctx, view, records, func() { svc.startView(view) })
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := bare.sample(1); err != nil {

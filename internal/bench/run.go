@@ -109,7 +109,7 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 
 	if cfg.runs(ScenarioRecover) {
 		end := mem.window()
-		if r.Recover, err = runRecover(ctx, cl, svc, progress); err != nil {
+		if r.Recover, err = runRecover(ctx, cl, svc, cfg.RecoverProfile, progress); err != nil {
 			return err
 		}
 		r.Recover.Usage = end()

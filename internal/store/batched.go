@@ -5,15 +5,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lovoo/goka/storage"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
-// flushEvery is how many pending writes a batched storage holds before it
-// writes them to leveldb in one batch.
-const flushEvery = 512
+// entryOverhead approximates what a pending entry costs beyond its key
+// and value: the map slot and the string and slice headers.
+const entryOverhead = 64
 
 // offsetKey is where goka's leveldb storage keeps the partition offset.
 const offsetKey = "__offset"
@@ -21,9 +22,15 @@ const offsetKey = "__offset"
 // batchedBuilder opens leveldb partitions whose writes are buffered and
 // written in batches. goka writes each table value and then its offset
 // with a Put each, and every Put is a journal write(2): a third of the
-// fold's CPU in its profile. Buffering is safe only for scratch storage,
-// which is never trusted after a crash (see processor.runOnce).
-func batchedBuilder(dir string, opts *opt.Options) storage.Builder {
+// fold's CPU in its profile. Buffering also collapses the writes of a key
+// that is written again before the flush, which is most of them while a
+// table is recovered: the leveldb work (journal, memtable, compactions)
+// then follows the keys, not the records.
+//
+// budget bounds the bytes pending in all the partitions the builder has
+// open; each partition flushes when it holds its equal share.
+func batchedBuilder(dir string, budget int, opts *opt.Options) storage.Builder {
+	open := new(atomic.Int64)
 	return func(topic string, partition int32) (storage.Storage, error) {
 		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), opts)
 		if err != nil {
@@ -34,20 +41,29 @@ func batchedBuilder(dir string, opts *opt.Options) storage.Builder {
 			db.Close()
 			return nil, err
 		}
-		return &batched{Storage: inner, db: db, pending: map[string][]byte{}}, nil
+		open.Add(1)
+		return &batched{Storage: inner, db: db, pending: map[string][]byte{}, budget: budget, open: open}, nil
 	}
 }
 
 // batched is a goka storage whose sets, deletes and offsets are held in
-// memory until flushEvery of them are pending, then written at once.
-// Reads see pending writes first.
+// memory until its share of the budget is pending, then written in one
+// leveldb batch. Reads see pending writes first.
+//
+// The offset is written in the same batch as the values it follows, so
+// leveldb always holds a consistent prefix of the partition: after a
+// crash the writes past it are read again from the table topic.
 type batched struct {
 	storage.Storage
-	db *leveldb.DB
+	db     *leveldb.DB
+	budget int
+	open   *atomic.Int64 // partitions open with the same builder
 
-	mu      sync.Mutex
-	pending map[string][]byte // a nil value is a pending delete
-	offset  *int64
+	mu           sync.Mutex
+	pending      map[string][]byte // a nil value is a pending delete
+	pendingBytes int
+	offset       *int64
+	closed       bool
 }
 
 func (b *batched) Has(key string) (bool, error) {
@@ -82,18 +98,33 @@ func (b *batched) Delete(key string) error { return b.put(key, nil) }
 func (b *batched) put(key string, value []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if old, ok := b.pending[key]; ok {
+		b.pendingBytes -= len(old)
+	} else {
+		b.pendingBytes += len(key) + entryOverhead
+	}
 	b.pending[key] = value
-	if len(b.pending) >= flushEvery {
+	b.pendingBytes += len(value)
+	// The flush waits for the offset of this write (SetOffset), so that a
+	// batch ends with its offset; twice the share bounds the memory of a
+	// caller that never sets one.
+	if b.pendingBytes >= 2*b.share() {
 		return b.flushLocked()
 	}
 	return nil
 }
+
+// share is this partition's part of the builder's budget.
+func (b *batched) share() int { return b.budget / int(max(1, b.open.Load())) }
 
 // SetOffset keeps the offset with the pending writes it belongs to.
 func (b *batched) SetOffset(offset int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.offset = &offset
+	if b.pendingBytes >= b.share() {
+		return b.flushLocked()
+	}
 	return nil
 }
 
@@ -129,6 +160,12 @@ func (b *batched) IteratorWithRange(start, limit []byte) (storage.Iterator, erro
 }
 
 func (b *batched) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		b.open.Add(-1)
+	}
+	b.mu.Unlock()
 	if err := b.flush(); err != nil {
 		return err
 	}
@@ -159,7 +196,8 @@ func (b *batched) flushLocked() error {
 	if err := b.db.Write(batch, nil); err != nil {
 		return fmt.Errorf("failed to write a batch to leveldb: %w", err)
 	}
-	b.pending = make(map[string][]byte, flushEvery)
+	b.pending = make(map[string][]byte, len(b.pending))
+	b.pendingBytes = 0
 	// The inner storage also remembers the offset it was last given.
 	if b.offset != nil {
 		if err := b.Storage.SetOffset(*b.offset); err != nil {

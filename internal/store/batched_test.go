@@ -6,7 +6,7 @@ import (
 )
 
 func TestBatchedStorageReadsItsPendingWrites(t *testing.T) {
-	st, err := Scratch(t.TempDir())("table", 0)
+	st, err := Scratch(t.TempDir(), 1000)("table", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,7 +15,7 @@ func TestBatchedStorageReadsItsPendingWrites(t *testing.T) {
 	}
 	defer st.Close()
 	// More than one batch, so some writes are flushed and some pending.
-	n := flushEvery + flushEvery/2
+	n := 50
 	for i := 0; i < n; i++ {
 		if err := st.Set(fmt.Sprintf("k%05d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -54,5 +54,100 @@ func TestBatchedStorageReadsItsPendingWrites(t *testing.T) {
 	}
 	if count != n-1 {
 		t.Errorf("iterated %d keys, want %d (all written, one deleted)", count, n-1)
+	}
+}
+
+// A view's storage is kept across restarts, so what leveldb holds after a
+// crash must be a prefix of the writes with the offset of its last one:
+// the records after it are then read again from the table topic.
+func TestBatchedStorageKeepsAConsistentPrefixAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	st, err := View(dir, 2000)("table", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := 0; i < n; i++ {
+		if err := st.Set(fmt.Sprintf("k%03d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetOffset(int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := st.(*batched)
+	if len(b.pending) == 0 {
+		t.Fatal("nothing pending: the test needs writes that a crash loses")
+	}
+	// A crash: the database goes away without the pending writes.
+	if err := b.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = View(dir, 2000)("table", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	offset, err := st.GetOffset(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offset < 0 || offset >= n-1 {
+		t.Fatalf("offset after the crash = %d; want one of a flushed batch, below %d", offset, n-1)
+	}
+	for i := 0; i < n; i++ {
+		v, err := st.Get(fmt.Sprintf("k%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := v != nil; kept != (int64(i) <= offset) {
+			t.Errorf("key %d kept = %v with offset %d: not the prefix up to the offset", i, kept, offset)
+		}
+	}
+}
+
+// The budget is shared by the partitions a builder has open.
+func TestBatchedStorageSharesItsBudget(t *testing.T) {
+	build := Scratch(t.TempDir(), 4000)
+	var parts []*batched
+	for p := int32(0); p < 2; p++ {
+		st, err := build("table", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(); err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		parts = append(parts, st.(*batched))
+	}
+	value := make([]byte, 100)
+	for i := 0; i < 100; i++ {
+		if err := parts[0].Set(fmt.Sprintf("k%03d", i), value); err != nil {
+			t.Fatal(err)
+		}
+		if err := parts[0].SetOffset(int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if parts[0].pendingBytes > 2000 {
+			t.Fatalf("%d bytes pending in one of two partitions, over its share of 2000", parts[0].pendingBytes)
+		}
+	}
+	// Rewriting one key does not grow what is pending.
+	before := parts[1].pendingBytes
+	for i := 0; i < 10; i++ {
+		if err := parts[1].Set("same", value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grew := parts[1].pendingBytes - before; grew > len("same")+entryOverhead+len(value) {
+		t.Errorf("ten writes of one key added %d pending bytes", grew)
 	}
 }
