@@ -32,6 +32,7 @@ type benchFlags struct {
 	out          string
 	cpuProfile   string
 	recoverProf  string
+	lookupProf   string
 	timeout      time.Duration
 	seed         int
 	keepTopics   bool
@@ -59,6 +60,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.out, "out", "", "write the report as JSON to this file")
 	fs.stringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the fold (processor start to last table write) to this file")
 	fs.stringVar(&f.recoverProf, "recover-cpuprofile", "", "write a CPU profile of the leveldb view's recovery (start to recovered) to this file")
+	fs.stringVar(&f.lookupProf, "lookup-cpuprofile", "", "write a CPU profile of the lookup scenario (with its baseline rounds) to this file")
 	fs.durationVar(&f.timeout, "timeout", 10*time.Minute, "give up (exit 1) when the whole run takes longer")
 	fs.intVar(&f.seed, "seed", int(def.Seed), "seed of the generated events and of the loads")
 	boolFlag(fs, &f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
@@ -121,7 +123,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, p := range []struct {
 		path string
 		into *io.Writer
-	}{{f.cpuProfile, &cfg.FoldProfile}, {f.recoverProf, &cfg.RecoverProfile}} {
+	}{{f.cpuProfile, &cfg.FoldProfile}, {f.recoverProf, &cfg.RecoverProfile}, {f.lookupProf, &cfg.LookupProfile}} {
 		if p.path == "" {
 			continue
 		}

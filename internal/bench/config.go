@@ -73,6 +73,9 @@ type Config struct {
 	// RecoverProfile, when set, receives a CPU profile of the leveldb
 	// view's recovery: from its start to Recovered.
 	RecoverProfile io.Writer
+	// LookupProfile, when set, receives a CPU profile of the lookup
+	// scenario, its baseline rounds included.
+	LookupProfile io.Writer
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger

@@ -92,15 +92,12 @@ func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Write
 	if err != nil {
 		return nil, err
 	}
-	if profile != nil {
-		if err := pprof.StartCPUProfile(profile); err != nil {
-			return nil, fmt.Errorf("failed to start the CPU profile: %w", err)
-		}
+	stop, err := startProfile(profile)
+	if err != nil {
+		return nil, err
 	}
 	r.LevelDB, err = recoverView(ctx, view, records, func() { svc.startView(view) })
-	if profile != nil {
-		pprof.StopCPUProfile()
-	}
+	stop()
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +133,18 @@ func recoverView(ctx context.Context, view *views.View, records int64, start fun
 		Keys:              keys,
 		RetainedHeapBytes: max(0, liveHeap()-before),
 	}, nil
+}
+
+// startProfile starts a CPU profile into w, if any, and returns the
+// function that stops it.
+func startProfile(w io.Writer) (stop func(), err error) {
+	if w == nil {
+		return func() {}, nil
+	}
+	if err := pprof.StartCPUProfile(w); err != nil {
+		return nil, fmt.Errorf("failed to start the CPU profile: %w", err)
+	}
+	return pprof.StopCPUProfile, nil
 }
 
 // liveHeap returns the bytes of live heap objects after a collection.

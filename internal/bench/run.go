@@ -133,7 +133,13 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 	if cfg.runs(ScenarioLookup) {
 		progress("loading GET /customers/{id} and the fixed baseline", "clients", cfg.Clients, "duration", cfg.Duration)
 		end := mem.window()
-		if r.Lookup, err = runLookup(ctx, svc, fixed, ids, cfg.Clients, cfg.Duration, cfg.Seed); err != nil {
+		stop, err := startProfile(cfg.LookupProfile)
+		if err != nil {
+			return err
+		}
+		r.Lookup, err = runLookup(ctx, svc, fixed, ids, cfg.Clients, cfg.Duration, cfg.Seed)
+		stop()
+		if err != nil {
 			return err
 		}
 		r.Lookup.Usage = end()
