@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
@@ -119,6 +120,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		readTokenFile, writeTokenFile string
 		tlsCert, tlsKey               string
 		pprofAddr                     string
+		storageBufferMiB              int
 		limits                        web.Config
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
@@ -130,6 +132,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open")
 	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
 	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
+	fs.intVar(&storageBufferMiB, "storage-buffer-mib", store.DefaultBuffer>>20, "MiB of table writes the processor and the view each hold in memory before writing them to leveldb; more is faster to recover and uses more memory")
 	fs.stringVar(&pprofAddr, "pprof-addr", "", "listen address of Go's pprof profiles under /debug/pprof/, e.g. 127.0.0.1:6060; empty serves none")
 	defaults := web.DefaultConfig()
 	fs.intVar(&limits.MaxWatchers, "max-watchers", defaults.MaxWatchers, "open watch streams allowed in all")
@@ -144,6 +147,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := common.validate(); err != nil {
 		return err
+	}
+	if storageBufferMiB < 1 || storageBufferMiB > 1<<14 {
+		return fmt.Errorf("%w: --storage-buffer-mib %d must be from 1 to 16384", errUsage, storageBufferMiB)
 	}
 	log, err := newLogger(stderr, common.logFormat, common.logLevel)
 	if err != nil {
@@ -166,11 +172,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log,
-		StorageDir: filepath.Join(common.dataDir, "processor", topics.Group)}, reg)
+		StorageDir: filepath.Join(common.dataDir, "processor", topics.Group), StorageBuffer: storageBufferMiB << 20}, reg)
 	if err != nil {
 		return err
 	}
-	view, err := views.New(views.Config{Kafka: kc, Topics: topics, StorageDir: filepath.Join(common.dataDir, "view", topics.Group), Logger: log}, reg)
+	view, err := views.New(views.Config{Kafka: kc, Topics: topics, StorageDir: filepath.Join(common.dataDir, "view", topics.Group),
+		StorageBuffer: storageBufferMiB << 20, Logger: log}, reg)
 	if err != nil {
 		return err
 	}
