@@ -130,3 +130,30 @@ func BenchmarkCustomerCodec(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLookupBody compares the two ways to make a lookup's body from a
+// stored state: decoding and encoding it again, as lookups did, and
+// PublicJSON, which copies the stored bytes.
+func BenchmarkLookupBody(b *testing.B) {
+	state := benchState(b)
+	raw := state.AppendJSON(nil)
+	b.Run("decode-encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := DecodeCustomer(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.History = History{}
+			_ = c.AppendJSON(make([]byte, 0, 1024))
+		}
+	})
+	b.Run("PublicJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := PublicJSON(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

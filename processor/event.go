@@ -145,11 +145,7 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("%w: key of %d bytes exceeds %d", ErrMalformed, len(key), MaxKeyLength)
 	}
 	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '.', c == '_', c == '-', c == ':':
-		default:
+		if c := key[i]; !isKeyByte(c) {
 			return fmt.Errorf("%w: key has invalid character %q at byte %d", ErrMalformed, c, i)
 		}
 	}

@@ -79,7 +79,31 @@ func FuzzCustomerJSON(f *testing.F) {
 		if got := fast.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("AppendJSON differs from encoding/json:\n got %s\nwant %s", got, want)
 		}
+		checkPublicJSON(t, fast)
 	})
+}
+
+// checkPublicJSON checks that PublicJSON of c as stored, and of c in
+// another layout, is AppendJSON of c without its history.
+func checkPublicJSON(t *testing.T, c Customer) {
+	t.Helper()
+	public := c
+	public.History = History{}
+	want := public.AppendJSON(nil)
+	stored := c.AppendJSON(nil)
+	keep := string(stored)
+	for _, in := range [][]byte{stored, append([]byte(" "), stored...)} {
+		got, version, err := PublicJSON(in)
+		if err != nil {
+			t.Fatalf("PublicJSON(%s): %v", in, err)
+		}
+		if string(got) != string(want) || version != c.Version {
+			t.Fatalf("PublicJSON(%s) = %s, version %d\nwant %s, version %d", in, got, version, want, c.Version)
+		}
+	}
+	if string(stored) != keep {
+		t.Fatalf("PublicJSON modified its input")
+	}
 }
 
 // FuzzApply folds a random sequence and checks the fold's invariants:

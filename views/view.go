@@ -3,6 +3,7 @@ package views
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,7 +115,7 @@ func (v *View) runOnce(ctx context.Context) error {
 	if v.cfg.StorageDir != "" {
 		sb = store.View(v.cfg.StorageDir, cmp.Or(v.cfg.StorageBuffer, store.DefaultBuffer))
 	}
-	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), processor.CustomerCodec{},
+	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), tableCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),
 		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys)),
 		goka.WithViewCallback(v.update),
@@ -207,11 +208,45 @@ func (v *View) Lookup(id string) (*processor.Customer, error) {
 	return c, nil
 }
 
+// LookupJSON returns a registered customer's state as lookups show it
+// (processor.PublicJSON) and its version, or a nil body when the id is
+// unknown. It answers from the stored bytes, without decoding the state.
+func (v *View) LookupJSON(id string) ([]byte, int64, error) {
+	raw, err := v.raw(id)
+	if err == nil && raw != nil {
+		var body []byte
+		var version int64
+		if body, version, err = processor.PublicJSON(raw); err == nil && version > 0 {
+			v.metrics.lookups.WithLabelValues("found").Inc()
+			return body, version, nil
+		}
+	}
+	if err != nil {
+		v.metrics.lookups.WithLabelValues("error").Inc()
+		return nil, 0, err
+	}
+	v.metrics.lookups.WithLabelValues("not_found").Inc()
+	return nil, 0, nil
+}
+
 // Entry returns the table entry of id, including version-0 entries that
 // only hold decisions, or nil.
 func (v *View) Entry(id string) (*processor.Customer, error) { return v.get(id) }
 
 func (v *View) get(id string) (*processor.Customer, error) {
+	raw, err := v.raw(id)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	c, err := processor.DecodeCustomer(raw)
+	if err != nil {
+		return nil, fmt.Errorf("failed to decode %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// raw returns the stored table value of id, or nil.
+func (v *View) raw(id string) (json.RawMessage, error) {
 	gv := v.goka()
 	if gv == nil {
 		return nil, ErrNotReady
@@ -220,9 +255,26 @@ func (v *View) get(id string) (*processor.Customer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to look up %s: %w", id, err)
 	}
-	c, _ := value.(*processor.Customer) // the codec yields *Customer or nil
-	return c, nil
+	raw, _ := value.(json.RawMessage) // tableCodec yields json.RawMessage, nil for no value
+	return raw, nil
 }
+
+// tableCodec hands the view the table's values as stored: it decodes them
+// only where it needs a Customer, and lookups answer with the bytes.
+// json.RawMessage also shows as JSON in goka's query page.
+type tableCodec struct{}
+
+// Encode implements goka.Codec; views never write.
+func (tableCodec) Encode(value any) ([]byte, error) {
+	raw, ok := value.(json.RawMessage)
+	if !ok {
+		return nil, fmt.Errorf("failed to encode table value: unexpected type %T", value)
+	}
+	return raw, nil
+}
+
+// Decode implements goka.Codec.
+func (tableCodec) Decode(data []byte) (any, error) { return json.RawMessage(data), nil }
 
 // List returns up to limit registered customers with ids after the given
 // one, in id order, and whether more may follow.
@@ -250,7 +302,11 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, bool, error
 		if err != nil {
 			return nil, false, fmt.Errorf("failed to read %s from the view: %w", it.Key(), err)
 		}
-		c, _ := value.(*processor.Customer)
+		raw, _ := value.(json.RawMessage)
+		c, err := processor.DecodeCustomer(raw)
+		if err != nil {
+			return nil, false, fmt.Errorf("failed to decode %s: %w", it.Key(), err)
+		}
 		if !c.Registered() {
 			continue
 		}

@@ -19,6 +19,10 @@ import (
 // Lookups is what the server reads customers from: a views.View.
 type Lookups interface {
 	Lookup(id string) (*processor.Customer, error)
+	// LookupJSON returns the body of a lookup, the state without its
+	// history as processor.PublicJSON gives it, and the version; a nil
+	// body when the id is unknown.
+	LookupJSON(id string) ([]byte, int64, error)
 	Entry(id string) (*processor.Customer, error)
 	List(after string, limit int) ([]*processor.Customer, bool, error)
 	WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error)

@@ -1,0 +1,71 @@
+package processor
+
+import "bytes"
+
+// Markers of the layout AppendJSON writes: the id and the version first,
+// the history last. Quotes inside JSON strings are escaped, so these
+// cannot occur inside a value.
+var (
+	idPrefix      = []byte(`{"id":"`)
+	versionField  = []byte(`","version":`)
+	historyMarker = []byte(`,"history":{"first_version":`)
+)
+
+// PublicJSON returns a table value as lookups show it, the state without
+// its history offsets, with the customer's version. It reads the value as
+// AppendJSON lays it out instead of decoding it, so that a lookup costs a
+// read and a copy. A value in another layout is decoded and encoded
+// again: the result is always AppendJSON of the state without history.
+// The body is a new slice; stored is not modified.
+func PublicJSON(stored []byte) (body []byte, version int64, err error) {
+	if v, ok := leadingVersion(stored); ok {
+		end := len(stored)
+		if i := bytes.LastIndex(stored, historyMarker); i >= 0 {
+			end = i
+		}
+		body = make([]byte, 0, end+2) // room for the closing brace and a newline
+		body = append(body, stored[:end]...)
+		if end < len(stored) {
+			body = append(body, '}')
+		}
+		return body, v, nil
+	}
+	c, err := DecodeCustomer(stored)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.History = History{}
+	return c.AppendJSON(make([]byte, 0, len(stored)+1)), c.Version, nil
+}
+
+// leadingVersion reads the version from a value that starts the way
+// AppendJSON starts one: {"id":"<key>","version":<digits>,
+func leadingVersion(b []byte) (int64, bool) {
+	if !bytes.HasPrefix(b, idPrefix) || !bytes.HasSuffix(b, []byte("}")) {
+		return 0, false
+	}
+	i := len(idPrefix)
+	for i < len(b) && isKeyByte(b[i]) {
+		i++
+	}
+	if !bytes.HasPrefix(b[i:], versionField) {
+		return 0, false
+	}
+	i += len(versionField)
+	start := i
+	var v int64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i-start < 18 {
+		v = v*10 + int64(b[i]-'0')
+		i++
+	}
+	if i == start || i >= len(b) || b[i] != ',' || (b[start] == '0' && i-start > 1) {
+		return 0, false
+	}
+	return v, true
+}
+
+// isKeyByte reports whether c may occur in a customer id (ValidateKey).
+func isKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':'
+}
