@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -32,17 +33,16 @@ const offsetKey = "__offset"
 func batchedBuilder(dir string, budget int, opts *opt.Options) storage.Builder {
 	open := new(atomic.Int64)
 	return func(topic string, partition int32) (storage.Storage, error) {
-		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), opts)
+		db, closeFiles, err := openLevelDB(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), opts)
 		if err != nil {
-			return nil, fmt.Errorf("failed to open leveldb: %w", err)
+			return nil, err
 		}
 		inner, err := storage.New(db)
 		if err != nil {
-			db.Close()
-			return nil, err
+			return nil, errors.Join(err, db.Close(), closeFiles())
 		}
 		open.Add(1)
-		return &batched{Storage: inner, db: db, pending: map[string][]byte{}, budget: budget, open: open}, nil
+		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open}, nil
 	}
 }
 
@@ -55,9 +55,10 @@ func batchedBuilder(dir string, budget int, opts *opt.Options) storage.Builder {
 // crash the writes past it are read again from the table topic.
 type batched struct {
 	storage.Storage
-	db     *leveldb.DB
-	budget int
-	open   *atomic.Int64 // partitions open with the same builder
+	db         *leveldb.DB
+	closeFiles func() error // after the database is closed
+	budget     int
+	open       *atomic.Int64 // partitions open with the same builder
 
 	mu           sync.Mutex
 	pending      map[string][]byte // a nil value is a pending delete
@@ -167,9 +168,9 @@ func (b *batched) Close() error {
 	}
 	b.mu.Unlock()
 	if err := b.flush(); err != nil {
-		return err
+		return errors.Join(err, b.Storage.Close(), b.closeFiles())
 	}
-	return b.Storage.Close()
+	return errors.Join(b.Storage.Close(), b.closeFiles())
 }
 
 func (b *batched) flush() error {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -82,8 +83,9 @@ func TestBatchedStorageKeepsAConsistentPrefixAfterACrash(t *testing.T) {
 	if len(b.pending) == 0 {
 		t.Fatal("nothing pending: the test needs writes that a crash loses")
 	}
-	// A crash: the database goes away without the pending writes.
-	if err := b.db.Close(); err != nil {
+	// A crash: the database goes away without the pending writes, and
+	// the file lock with the process.
+	if err := errors.Join(b.db.Close(), b.closeFiles()); err != nil {
 		t.Fatal(err)
 	}
 
