@@ -15,11 +15,7 @@ import (
 // view of 1,000 customers folded on kfake.
 func BenchmarkLookupHandler(b *testing.B) {
 	p := startPipeline(b)
-	lines := testkit.Generate(5, 1000, 4000)
-	p.produce(b, lineRecords(lines)...)
-	want := testkit.ReferenceFold(b, lines)
-	p.client.AwaitFold(b, want, 60*time.Second)
-	ids := testkit.Registered(want)
+	ids := testkit.Registered(p.produceAndAwaitFold(b, testkit.Generate(5, 1000, 4000), 60*time.Second))
 	reqs := make([]*http.Request, len(ids))
 	for i, id := range ids {
 		reqs[i] = httptest.NewRequest(http.MethodGet, "/customers/"+id, nil)
@@ -39,11 +35,7 @@ func BenchmarkLookupHandler(b *testing.B) {
 // client: what a caller sees.
 func BenchmarkLookupHTTP(b *testing.B) {
 	p := startPipeline(b)
-	lines := testkit.Generate(6, 200, 800)
-	p.produce(b, lineRecords(lines)...)
-	want := testkit.ReferenceFold(b, lines)
-	p.client.AwaitFold(b, want, 60*time.Second)
-	ids := testkit.Registered(want)
+	ids := testkit.Registered(p.produceAndAwaitFold(b, testkit.Generate(6, 200, 800), 60*time.Second))
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		status, _ := p.client.Get(b, fmt.Sprintf("%s/customers/%s", p.client.Base, ids[i%len(ids)]))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -103,42 +101,10 @@ func binKcat(t *testing.T) string {
 	return path
 }
 
-// binLog is a process's combined output, safe to read while it runs.
-type binLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *binLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *binLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// tail returns at most the last n bytes of the log.
-func (l *binLog) tail(n int) string {
-	s := l.String()
-	if len(s) > n {
-		return "[...]\n" + s[len(s)-n:]
-	}
-	return s
-}
-
-// binServer is one running `eventfold serve` process.
-type binServer struct {
-	t         *testing.T
-	kafkaAddr string
-	client    *testkit.Client
-	log       *binLog
-	cmd       *exec.Cmd
-	done      chan struct{} // closed when the process has exited
-	waitErr   error         // set before done is closed
+// binFreeAddr returns a loopback address whose port was free a moment ago.
+func binFreeAddr(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", binFreePort(t))
 }
 
 // binServeConfig says where a server keeps its data and listens.
@@ -153,37 +119,29 @@ func binNewServeConfig(t *testing.T) binServeConfig {
 	return binServeConfig{dataDir: t.TempDir(), httpPort: binFreePort(t), kafkaPort: binFreePort(t)}
 }
 
-// binServe starts `eventfold serve`. The cleanup stops it with SIGTERM
-// (SIGKILL after 15 s) and prints its log if the test failed. Create
-// cfg.dataDir before calling, so that it is removed after the process
-// stopped.
-func binServe(t *testing.T, bin string, cfg binServeConfig) *binServer {
+// binServe starts `eventfold serve` with its embedded broker. The cleanup
+// stops it with SIGTERM (SIGKILL after 15 s) and prints its log if the
+// test failed. Create cfg.dataDir before calling, so that it is removed
+// after the process stopped.
+func binServe(t *testing.T, bin string, cfg binServeConfig) *server {
 	t.Helper()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", cfg.httpPort)
-	s := &binServer{
-		t:         t,
-		kafkaAddr: fmt.Sprintf("127.0.0.1:%d", cfg.kafkaPort),
-		client:    testkit.NewClient("http://" + httpAddr),
-		log:       &binLog{},
-		done:      make(chan struct{}),
-	}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", cfg.dataDir,
-		"--http-addr", httpAddr, "--embedded-addr", s.kafkaAddr)
-	s.cmd.Env = binEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("failed to start eventfold serve: %v", err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("eventfold serve (pid %d, data dir %s) log:\n%s", s.cmd.Process.Pid, cfg.dataDir, s.log.tail(64<<10))
-		}
+	kafkaAddr := fmt.Sprintf("127.0.0.1:%d", cfg.kafkaPort)
+	return startServe(t, bin, serveSpec{
+		args:      []string{"--data-dir", cfg.dataDir, "--embedded-addr", kafkaAddr},
+		httpAddr:  fmt.Sprintf("127.0.0.1:%d", cfg.httpPort),
+		kafkaAddr: kafkaAddr,
+		embedded:  true,
+		about:     "data dir " + cfg.dataDir,
+		logTail:   64 << 10,
 	})
+}
+
+// binServeReady starts `eventfold serve` on a fresh data dir and ports and
+// waits until it is ready.
+func binServeReady(t *testing.T, bin string, timeout time.Duration) *server {
+	t.Helper()
+	s := binServe(t, bin, binNewServeConfig(t))
+	s.waitReady(timeout)
 	return s
 }
 
@@ -199,102 +157,13 @@ func binEnv() []string {
 	return env
 }
 
-func (s *binServer) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitReady polls /readyz until 200, failing at once if the process
-// exits, and checks the broker's bootstrap address was logged.
-func (s *binServer) waitReady(timeout time.Duration) {
-	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	var last string
-	for {
-		if s.exited() {
-			s.t.Fatalf("eventfold serve exited before it was ready: %v", s.waitErr)
-		}
-		resp, err := hc.Get(s.client.Base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s/readyz not 200 within %s; last answer: %s", s.client.Base, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if want := "bootstrap=" + s.kafkaAddr; !strings.Contains(s.log.String(), want) {
-		s.t.Errorf("serve log has no %q", want)
-	}
-}
-
-// stop sends SIGTERM and waits up to grace, then kills. It returns the
-// exit code, or -1 if the process had to be killed.
-func (s *binServer) stop(grace time.Duration) int {
-	s.t.Helper()
-	if !s.exited() {
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.t.Errorf("failed to send SIGTERM: %v", err)
-		}
-		select {
-		case <-s.done:
-		case <-time.After(grace):
-			s.t.Errorf("eventfold serve did not stop within %s of SIGTERM; killing it", grace)
-			s.cmd.Process.Kill()
-			<-s.done
-			return -1
-		}
-	}
-	return s.cmd.ProcessState.ExitCode()
-}
-
-// binRun runs the binary with args and stdin to completion within a
-// minute and returns its output; a failure fails the test.
-func binRun(t *testing.T, name string, stdin []byte, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = binEnv()
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s failed after %s: %v\n%s", filepath.Base(name), strings.Join(args, " "),
-			time.Since(start).Round(time.Millisecond), err, out.Bytes())
-	}
-	return out.String()
-}
-
 // binKcatProduce produces lines with kcat as key<TAB>value, in order.
 // kcat exits only after every message was delivered or failed, and exits
 // non-zero if any failed.
 func binKcatProduce(t *testing.T, kcat, broker string, lines []testkit.Line, args ...string) {
 	t.Helper()
-	var in bytes.Buffer
-	for i, l := range lines {
-		if bytes.ContainsAny(l.Value, "\t\n") || strings.ContainsAny(l.Key, "\t\n") {
-			t.Fatalf("line %d holds a tab or newline, which kcat would split on", i+1)
-		}
-		in.WriteString(l.Key)
-		in.WriteByte('\t')
-		in.Write(l.Value)
-		in.WriteByte('\n')
-	}
 	base := []string{"-P", "-b", broker, "-t", binEventsTopic, "-K", `\t`}
-	out := binRun(t, kcat, in.Bytes(), append(base, args...)...)
+	out := command{path: kcat, args: append(base, args...), stdin: tsvLines(t, lines)}.succeed(t).output
 	if strings.TrimSpace(out) != "" {
 		t.Logf("kcat: %s", out)
 	}

@@ -22,9 +22,7 @@ import (
 func TestBinaryKcatSampleMatchesReferenceFold(t *testing.T) {
 	t.Parallel()
 	kcat := binKcat(t)
-	bin := binBuild(t)
-	srv := binServe(t, bin, binNewServeConfig(t))
-	srv.waitReady(60 * time.Second)
+	srv := binServeReady(t, binBuild(t), 60*time.Second)
 
 	lines := testkit.ReadLines(t, testkit.SampleFile(t))
 	want := testkit.ReferenceFold(t, lines)
@@ -76,14 +74,7 @@ func TestBinaryRestartKeepsState(t *testing.T) {
 	first := binServe(t, bin, cfg)
 	first.waitReady(60 * time.Second)
 
-	sample := testkit.SampleFile(t)
-	lines := testkit.ReadLines(t, sample)
-	want := testkit.ReferenceFold(t, lines)
-	out := binRun(t, bin, nil, "produce", "--brokers", first.kafkaAddr, "--file", sample)
-	if !strings.Contains(out, fmt.Sprintf("produced %d events", len(lines))) {
-		t.Fatalf("eventfold produce: %s", out)
-	}
-	first.client.AwaitFold(t, want, 60*time.Second)
+	want := first.produceSample(t, bin, 60*time.Second)
 
 	start := time.Now()
 	if code := first.stop(20 * time.Second); code != 0 {
@@ -113,12 +104,7 @@ func TestBinaryRestartKeepsState(t *testing.T) {
 	if next[id].Version != want[id].Version+1 {
 		t.Fatalf("%s: the rename gives version %d, want %d", id, next[id].Version, want[id].Version+1)
 	}
-	var in strings.Builder
-	for _, l := range more {
-		in.Write(l.Value)
-		in.WriteByte('\n')
-	}
-	binRun(t, bin, []byte(in.String()), "produce", "--brokers", second.kafkaAddr)
+	command{path: bin, args: []string{"produce", "--brokers", second.kafkaAddr}, stdin: valueLines(more)}.succeed(t)
 	second.client.AwaitFold(t, next, 60*time.Second)
 	binAwaitMetrics(t, second.client, 30*time.Second, func(m binMetrics) []string {
 		if got := m.sum("eventfold_events_folded_total"); got != float64(len(more)) {
@@ -148,9 +134,7 @@ func binActiveCustomer(t *testing.T, states map[string]processor.Customer) strin
 func TestBinaryWrongPartitionGoesToDLQ(t *testing.T) {
 	t.Parallel()
 	kcat := binKcat(t)
-	bin := binBuild(t)
-	srv := binServe(t, bin, binNewServeConfig(t))
-	srv.waitReady(60 * time.Second)
+	srv := binServeReady(t, binBuild(t), 60*time.Second)
 
 	var wrong []testkit.Line
 	var control testkit.Line

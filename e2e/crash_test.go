@@ -89,9 +89,9 @@ func TestCrashCampaign(t *testing.T) {
 
 	bin := binBuild(t)
 	broker := rkbStartBroker(t)
-	names := rkbNames{events: testkit.UniqueName("crash-events"), group: testkit.UniqueName("crash-group")}
-	adm := rkbAdmin(t, broker.addr)
-	rkbCreateTopics(t, adm, names)
+	names := uniqueKafkaNames("crash")
+	adm := kafkaAdmin(t, broker.addr)
+	createServeTopics(t, adm, names, nil)
 	lines := testkit.Generate(41, plan.customers, plan.events)
 
 	fleet := make(crashFleet, crashInstances)
@@ -112,7 +112,8 @@ func TestCrashCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ingest.Close)
-	writers := crash.StartWriters(crash.WritersConfig{Writers: plan.writers, Customers: crashCustomerIDs(lines),
+	customers := crashInOrderOfFirst(lines, func(l testkit.Line) string { return l.Key })
+	writers := crash.StartWriters(crash.WritersConfig{Writers: plan.writers, Customers: customers,
 		Pick: fleet.pick, Seed: seed, RetryFor: 2 * time.Minute})
 	t.Cleanup(func() { writers.Stop() }) // before the instances stop, if the test ends early
 
@@ -136,14 +137,15 @@ func TestCrashCampaign(t *testing.T) {
 	crashReport(t, plan, kills, writes, v, time.Since(began))
 }
 
-// crashCustomerIDs returns the customers of lines, in order of first event.
-func crashCustomerIDs(lines []testkit.Line) []string {
+// crashInOrderOfFirst returns the distinct customers of items, in the
+// order of each one's first item.
+func crashInOrderOfFirst[T any](items []T, customer func(T) string) []string {
 	seen := map[string]bool{}
 	var ids []string
-	for _, l := range lines {
-		if !seen[l.Key] {
-			seen[l.Key] = true
-			ids = append(ids, l.Key)
+	for _, item := range items {
+		if id := customer(item); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
 	}
 	return ids
@@ -159,15 +161,14 @@ type crashInstance struct {
 	up     atomic.Bool // writers send requests to it
 }
 
-func crashNewInstance(t *testing.T, bin, brokers string, names rkbNames, name string) *crashInstance {
+func crashNewInstance(t *testing.T, bin, brokers string, names kafkaNames, name string) *crashInstance {
 	t.Helper()
 	dir := t.TempDir() // created first, so removed after the process stopped
-	addr := fmt.Sprintf("127.0.0.1:%d", binFreePort(t))
+	addr := binFreeAddr(t)
+	args := append([]string{"serve"}, realKafkaServeArgs(brokers, names, filepath.Join(dir, "data"))...)
 	in := &crashInstance{t: t, name: name, client: testkit.NewClient("http://" + addr), proc: &crash.Process{
 		Name: name, Path: bin, Env: binEnv(), LogPath: filepath.Join(dir, name+".log"),
-		Args: []string{"serve", "--brokers", brokers, "--events-topic", names.events, "--group", names.group,
-			"--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--partitions", fmt.Sprint(rkbPartitions),
-			"--log-level", "debug"},
+		Args: append(args, "--http-addr", addr, "--log-level", "debug"),
 	}}
 	t.Cleanup(func() {
 		in.up.Store(false)
@@ -410,16 +411,16 @@ func (c *crashChaos) committed() map[int32]int64 {
 	}
 }
 
-func crashGroup(adm *kadm.Client, names rkbNames) crash.Group {
-	return crash.Group{Admin: adm, Name: names.group, Topic: names.events, Partitions: rkbPartitions}
+func crashGroup(adm *kadm.Client, names kafkaNames) crash.Group {
+	return crash.Group{Admin: adm, Name: names.group, Topic: names.events, Partitions: realKafkaPartitions}
 }
 
 // crashVerify reads the events topic and the table back and checks the
 // service against the fold of the log.
-func crashVerify(t *testing.T, plan crashPlan, fleet crashFleet, brokers string, names rkbNames,
+func crashVerify(t *testing.T, plan crashPlan, fleet crashFleet, brokers string, names kafkaNames,
 	lines []testkit.Line, writes crash.WritersReport) crash.Findings {
 	t.Helper()
-	v := crash.Findings{Fold: crash.FoldLog(crashRead(t, brokers, names.events), rkbPartitions), Served: map[string]*crash.Tally{}}
+	v := crash.Findings{Fold: crash.FoldLog(crashRead(t, brokers, names.events), realKafkaPartitions), Served: map[string]*crash.Tally{}}
 	f := v.Fold
 	t.Logf("events log: %d records, %d accepted, %d rejected, %d duplicates, %d dead letters; %d customers registered",
 		f.Records, f.AcceptedEvents, f.Rejected, f.Duplicates, f.DeadLetters, f.Registered())
@@ -469,11 +470,11 @@ func crashRead(t *testing.T, brokers, topic string) crash.Log {
 	return log
 }
 
-func crashCommittedOnce(t *testing.T, brokers string, names rkbNames) map[int32]int64 {
+func crashCommittedOnce(t *testing.T, brokers string, names kafkaNames) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	committed, err := crashGroup(rkbAdmin(t, brokers), names).Committed(ctx)
+	committed, err := crashGroup(kafkaAdmin(t, brokers), names).Committed(ctx)
 	if err != nil {
 		t.Log(err)
 	}
@@ -546,7 +547,7 @@ func crashExplain(fleet crashFleet, f crash.Fold, table crash.Table, committed m
 	want := f.States[id]
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: found at version %d, the fold of the log has version %d (next_offset %d)\n", id, got, want.Version, want.NextOffset)
-	p := processor.PartitionFor(id, rkbPartitions)
+	p := processor.PartitionFor(id, realKafkaPartitions)
 	fmt.Fprintf(&b, "  the fold's accepted events (partition %d, the group's committed offset %d):\n", p, committed[p])
 	for i, eventID := range f.Events[id] {
 		for _, pl := range f.Accepted[eventID] {
@@ -616,14 +617,7 @@ func crashAwaitServed(t *testing.T, in *crashInstance, f crash.Fold, settle time
 // write, the ids of the events the instance lists with the fold's.
 func crashCheckListings(t *testing.T, in *crashInstance, f crash.Fold, acks []crash.Ack) (int, []string) {
 	t.Helper()
-	seen := map[string]bool{}
-	var ids []string
-	for _, a := range acks {
-		if !seen[a.Customer] {
-			seen[a.Customer] = true
-			ids = append(ids, a.Customer)
-		}
-	}
+	ids := crashInOrderOfFirst(acks, func(a crash.Ack) string { return a.Customer })
 	var (
 		mu       sync.Mutex
 		problems []string

@@ -46,59 +46,55 @@ func post(t *testing.T, c *testkit.Client, id, ifMatch, body string) (int, strin
 }
 
 func TestWritesAndIdempotentRetries(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			p := b.start(t)
-			c := p.client
-			status, tag, body := post(t, c, "w-1", "", `{"type":"customer.registered","data":{"name":"Ada","email":"ada@example.com"}}`)
-			if status != http.StatusCreated || tag != `"1"` {
-				t.Fatalf("register: %d %s %s", status, tag, body)
+	forEachBroker(t, func(t *testing.T, p *pipeline) {
+		c := p.client
+		status, tag, body := post(t, c, "w-1", "", `{"type":"customer.registered","data":{"name":"Ada","email":"ada@example.com"}}`)
+		if status != http.StatusCreated || tag != `"1"` {
+			t.Fatalf("register: %d %s %s", status, tag, body)
+		}
+		tests := []struct {
+			name, id, ifMatch, body string
+			status                  int
+			code                    string
+		}{
+			{"conflict", "w-1", `"0"`, `{"type":"customer.renamed","data":{"name":"B"}}`, 409, "version_conflict"},
+			{"not registered", "w-2", "", `{"type":"customer.renamed","data":{"name":"B"}}`, 422, "not_registered"},
+			{"already registered", "w-1", "", `{"type":"customer.registered","data":{"name":"A","email":"a@example.com"}}`, 422, "already_registered"},
+			{"invalid", "w-1", "", `{"type":"customer.email_changed","data":{"email":"nope"}}`, 422, "invalid"},
+			{"malformed type", "w-1", "", `{"type":"customer.frozen"}`, 400, "malformed"},
+			{"not JSON", "w-1", "", `{"type":`, 400, "malformed"},
+			{"bad If-Match", "w-1", `"x"`, `{"type":"customer.renamed","data":{"name":"B"}}`, 400, "malformed"},
+			{"subject mismatch", "w-1", "", `{"type":"customer.renamed","subject":"w-9","data":{"name":"B"}}`, 400, "malformed"},
+			{"too large", "w-1", "", `{"type":"customer.renamed","data":{"name":"` + strings.Repeat("x", 70000) + `"}}`, 413, "too_large"},
+			{"bad id", "w%201", "", `{"type":"customer.renamed","data":{"name":"B"}}`, 400, "invalid_id"},
+		}
+		for _, tt := range tests {
+			status, _, body := post(t, c, tt.id, tt.ifMatch, tt.body)
+			var e struct{ Error string }
+			_ = json.Unmarshal(body, &e)
+			if status != tt.status || e.Error != tt.code {
+				t.Errorf("%s: %d %s, want %d %s", tt.name, status, body, tt.status, tt.code)
 			}
-			tests := []struct {
-				name, id, ifMatch, body string
-				status                  int
-				code                    string
-			}{
-				{"conflict", "w-1", `"0"`, `{"type":"customer.renamed","data":{"name":"B"}}`, 409, "version_conflict"},
-				{"not registered", "w-2", "", `{"type":"customer.renamed","data":{"name":"B"}}`, 422, "not_registered"},
-				{"already registered", "w-1", "", `{"type":"customer.registered","data":{"name":"A","email":"a@example.com"}}`, 422, "already_registered"},
-				{"invalid", "w-1", "", `{"type":"customer.email_changed","data":{"email":"nope"}}`, 422, "invalid"},
-				{"malformed type", "w-1", "", `{"type":"customer.frozen"}`, 400, "malformed"},
-				{"not JSON", "w-1", "", `{"type":`, 400, "malformed"},
-				{"bad If-Match", "w-1", `"x"`, `{"type":"customer.renamed","data":{"name":"B"}}`, 400, "malformed"},
-				{"subject mismatch", "w-1", "", `{"type":"customer.renamed","subject":"w-9","data":{"name":"B"}}`, 400, "malformed"},
-				{"too large", "w-1", "", `{"type":"customer.renamed","data":{"name":"` + strings.Repeat("x", 70000) + `"}}`, 413, "too_large"},
-				{"bad id", "w%201", "", `{"type":"customer.renamed","data":{"name":"B"}}`, 400, "invalid_id"},
-			}
-			for _, tt := range tests {
-				status, _, body := post(t, c, tt.id, tt.ifMatch, tt.body)
-				var e struct{ Error string }
-				_ = json.Unmarshal(body, &e)
-				if status != tt.status || e.Error != tt.code {
-					t.Errorf("%s: %d %s, want %d %s", tt.name, status, body, tt.status, tt.code)
-				}
-			}
-			// A client-chosen id makes a retry idempotent: the second
-			// POST answers 200 with the first decision, produces nothing.
-			rename := `{"id":"rename-once","type":"customer.renamed","data":{"name":"Once"}}`
-			if status, tag, body := post(t, c, "w-1", `"1"`, rename); status != http.StatusCreated || tag != `"2"` {
-				t.Fatalf("rename: %d %s %s", status, tag, body)
-			}
-			status, _, body = post(t, c, "w-1", `"1"`, rename)
-			var d struct {
-				EventID string `json:"event_id"`
-				Outcome string `json:"outcome"`
-				Version int64  `json:"version"`
-			}
-			if err := json.Unmarshal(body, &d); err != nil || status != http.StatusOK || d.Outcome != "accepted" || d.Version != 2 {
-				t.Errorf("retry: %d %s, want 200 with the accepted decision at version 2", status, body)
-			}
-			if _, got := c.Customer(t, "w-1", ""); got == nil || got.Version != 2 || got.Name != "Once" {
-				t.Errorf("after the retry: %+v, want version 2 named Once", got)
-			}
-		})
-	}
+		}
+		// A client-chosen id makes a retry idempotent: the second
+		// POST answers 200 with the first decision, produces nothing.
+		rename := `{"id":"rename-once","type":"customer.renamed","data":{"name":"Once"}}`
+		if status, tag, body := post(t, c, "w-1", `"1"`, rename); status != http.StatusCreated || tag != `"2"` {
+			t.Fatalf("rename: %d %s %s", status, tag, body)
+		}
+		status, _, body = post(t, c, "w-1", `"1"`, rename)
+		var d struct {
+			EventID string `json:"event_id"`
+			Outcome string `json:"outcome"`
+			Version int64  `json:"version"`
+		}
+		if err := json.Unmarshal(body, &d); err != nil || status != http.StatusOK || d.Outcome != "accepted" || d.Version != 2 {
+			t.Errorf("retry: %d %s, want 200 with the accepted decision at version 2", status, body)
+		}
+		if _, got := c.Customer(t, "w-1", ""); got == nil || got.Version != 2 || got.Name != "Once" {
+			t.Errorf("after the retry: %+v, want version 2 named Once", got)
+		}
+	})
 }
 
 // TestConcurrentWritersGetDistinctVersions races 50 clients on a few
@@ -106,100 +102,96 @@ func TestWritesAndIdempotentRetries(t *testing.T) {
 // version, versions have no gaps, losers get 409, and the final state is
 // the fold of the accepted events.
 func TestConcurrentWritersGetDistinctVersions(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			p := b.start(t)
-			c := p.client
-			ids := []string{"race-1", "race-2", "race-3"}
-			for _, id := range ids {
-				if status, _, body := post(t, c, id, "", `{"type":"customer.registered","data":{"name":"R","email":"r@example.com"}}`); status != http.StatusCreated {
-					t.Fatalf("register %s: %d %s", id, status, body)
-				}
+	forEachBroker(t, func(t *testing.T, p *pipeline) {
+		c := p.client
+		ids := []string{"race-1", "race-2", "race-3"}
+		for _, id := range ids {
+			if status, _, body := post(t, c, id, "", `{"type":"customer.registered","data":{"name":"R","email":"r@example.com"}}`); status != http.StatusCreated {
+				t.Fatalf("register %s: %d %s", id, status, body)
 			}
-			type win struct {
-				version int64
-				eventID string
-				name    string
-			}
-			var (
-				mu        sync.Mutex
-				wins      = map[string][]win{}
-				conflicts int
-				other     []string
-				wg        sync.WaitGroup
-			)
-			const clients, attempts = 50, 6
-			for i := 0; i < clients; i++ {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					rng := rand.New(rand.NewSource(int64(i)))
-					for a := 0; a < attempts; a++ {
-						id := ids[rng.Intn(len(ids))]
-						_, cur := c.Customer(t, id, "")
-						if cur == nil {
-							continue
-						}
-						eventID := fmt.Sprintf("race-%d-%d", i, a)
-						name := fmt.Sprintf("client %d attempt %d", i, a)
-						body := fmt.Sprintf(`{"id":%q,"type":"customer.renamed","data":{"name":%q}}`, eventID, name)
-						status, tag, resp := post(t, c, id, strconv.Quote(strconv.FormatInt(cur.Version, 10)), body)
-						mu.Lock()
-						switch status {
-						case http.StatusCreated:
-							v, _ := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64)
-							wins[id] = append(wins[id], win{v, eventID, name})
-						case http.StatusConflict:
-							conflicts++
-						default:
-							other = append(other, fmt.Sprintf("%d %s", status, resp))
-						}
-						mu.Unlock()
+		}
+		type win struct {
+			version int64
+			eventID string
+			name    string
+		}
+		var (
+			mu        sync.Mutex
+			wins      = map[string][]win{}
+			conflicts int
+			other     []string
+			wg        sync.WaitGroup
+		)
+		const clients, attempts = 50, 6
+		for i := 0; i < clients; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(i)))
+				for a := 0; a < attempts; a++ {
+					id := ids[rng.Intn(len(ids))]
+					_, cur := c.Customer(t, id, "")
+					if cur == nil {
+						continue
 					}
-				}(i)
-			}
-			wg.Wait()
-			if len(other) > 0 {
-				t.Errorf("unexpected answers: %v", other)
-			}
-			if conflicts == 0 {
-				t.Error("no write lost a race: the test did not race")
-			}
-			total := 0
-			for _, id := range ids {
-				ws := wins[id]
-				total += len(ws)
-				sort.Slice(ws, func(i, j int) bool { return ws[i].version < ws[j].version })
-				for i, w := range ws {
-					if w.version != int64(i+2) {
-						t.Fatalf("%s: accepted versions %v: want distinct versions 2..%d with no gap", id, ws, len(ws)+1)
+					eventID := fmt.Sprintf("race-%d-%d", i, a)
+					name := fmt.Sprintf("client %d attempt %d", i, a)
+					body := fmt.Sprintf(`{"id":%q,"type":"customer.renamed","data":{"name":%q}}`, eventID, name)
+					status, tag, resp := post(t, c, id, strconv.Quote(strconv.FormatInt(cur.Version, 10)), body)
+					mu.Lock()
+					switch status {
+					case http.StatusCreated:
+						v, _ := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64)
+						wins[id] = append(wins[id], win{v, eventID, name})
+					case http.StatusConflict:
+						conflicts++
+					default:
+						other = append(other, fmt.Sprintf("%d %s", status, resp))
 					}
+					mu.Unlock()
 				}
-				_, final := c.Customer(t, id, "")
-				if final == nil || final.Version != int64(len(ws)+1) {
-					t.Fatalf("%s: final state %+v, want version %d", id, final, len(ws)+1)
-				}
-				if len(ws) > 0 && final.Name != ws[len(ws)-1].name {
-					t.Errorf("%s: final name %q, want the last accepted write's %q", id, final.Name, ws[len(ws)-1].name)
-				}
-				// The log holds exactly the accepted writes, in version order.
-				events := readEvents(t, c, id, 0, 1000)
-				if len(events) != len(ws)+1 {
-					t.Fatalf("%s: %d events in the history, want %d", id, len(events), len(ws)+1)
-				}
-				for i, w := range ws {
-					if got := events[i+1].decoded(t).ID; got != w.eventID {
-						t.Errorf("%s version %d: event %s in the log, %s was answered 201", id, w.version, got, w.eventID)
-					}
-				}
-				if d := testkit.DiffState(foldEvents(t, id, events), *final); d != "" {
-					t.Errorf("%s: final state is not the fold of its events: %s", id, d)
+			}(i)
+		}
+		wg.Wait()
+		if len(other) > 0 {
+			t.Errorf("unexpected answers: %v", other)
+		}
+		if conflicts == 0 {
+			t.Error("no write lost a race: the test did not race")
+		}
+		total := 0
+		for _, id := range ids {
+			ws := wins[id]
+			total += len(ws)
+			sort.Slice(ws, func(i, j int) bool { return ws[i].version < ws[j].version })
+			for i, w := range ws {
+				if w.version != int64(i+2) {
+					t.Fatalf("%s: accepted versions %v: want distinct versions 2..%d with no gap", id, ws, len(ws)+1)
 				}
 			}
-			t.Logf("%d writes accepted, %d conflicts, over %d customers", total, conflicts, len(ids))
-		})
-	}
+			_, final := c.Customer(t, id, "")
+			if final == nil || final.Version != int64(len(ws)+1) {
+				t.Fatalf("%s: final state %+v, want version %d", id, final, len(ws)+1)
+			}
+			if len(ws) > 0 && final.Name != ws[len(ws)-1].name {
+				t.Errorf("%s: final name %q, want the last accepted write's %q", id, final.Name, ws[len(ws)-1].name)
+			}
+			// The log holds exactly the accepted writes, in version order.
+			events := readEvents(t, c, id, 0, 1000)
+			if len(events) != len(ws)+1 {
+				t.Fatalf("%s: %d events in the history, want %d", id, len(events), len(ws)+1)
+			}
+			for i, w := range ws {
+				if got := events[i+1].decoded(t).ID; got != w.eventID {
+					t.Errorf("%s version %d: event %s in the log, %s was answered 201", id, w.version, got, w.eventID)
+				}
+			}
+			if d := testkit.DiffState(foldEvents(t, id, events), *final); d != "" {
+				t.Errorf("%s: final state is not the fold of its events: %s", id, d)
+			}
+		}
+		t.Logf("%d writes accepted, %d conflicts, over %d customers", total, conflicts, len(ids))
+	})
 }
 
 // historyEvent is one entry of GET /customers/{id}/events.
@@ -270,53 +262,46 @@ func foldEvents(t *testing.T, id string, events []historyEvent) processor.Custom
 }
 
 func TestTimeTravelEqualsFoldOfHistoryPrefix(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			p := b.start(t)
-			lines := testkit.Generate(11, 40, 1500)
-			p.produce(t, lineRecords(lines)...)
-			want := testkit.ReferenceFold(t, lines)
-			p.client.AwaitFold(t, want, 60*time.Second)
+	forEachBroker(t, func(t *testing.T, p *pipeline) {
+		want := p.produceAndAwaitFold(t, testkit.Generate(11, 40, 1500), 60*time.Second)
 
-			rng := rand.New(rand.NewSource(3))
-			ids := testkit.Registered(want)
-			for i := 0; i < 15; i++ {
-				id := ids[rng.Intn(len(ids))]
-				events := readEvents(t, p.client, id, 0, 7) // several pages
-				if int64(len(events)) != want[id].Version {
-					t.Fatalf("%s: %d events, want %d", id, len(events), want[id].Version)
-				}
-				if d := testkit.DiffState(foldEvents(t, id, events), want[id]); d != "" {
-					t.Errorf("%s: fold of the history differs from the state: %s", id, d)
-				}
-				n := 1 + rng.Intn(len(events))
-				status, past := p.client.Customer(t, id, fmt.Sprintf("version=%d", n))
-				if status != http.StatusOK {
-					t.Fatalf("%s?version=%d: %d", id, n, status)
-				}
-				prefix := foldEvents(t, id, events[:n])
-				if d := testkit.DiffState(prefix, *past); d != "" {
-					t.Errorf("%s?version=%d differs from the fold of its first %d events: %s", id, n, n, d)
-				}
-				at := events[n-1].Time.Format(time.RFC3339Nano)
-				if status, then := p.client.Customer(t, id, "at="+at); status != http.StatusOK || then.Version != int64(n) {
-					t.Errorf("%s?at=%s: %d %+v, want version %d", id, at, status, then, n)
-				}
+		rng := rand.New(rand.NewSource(3))
+		ids := testkit.Registered(want)
+		for i := 0; i < 15; i++ {
+			id := ids[rng.Intn(len(ids))]
+			events := readEvents(t, p.client, id, 0, 7) // several pages
+			if int64(len(events)) != want[id].Version {
+				t.Fatalf("%s: %d events, want %d", id, len(events), want[id].Version)
 			}
-			id := ids[0]
-			for _, q := range []string{fmt.Sprintf("version=%d", want[id].Version+1), "at=2000-01-01T00:00:00Z"} {
-				if status, _ := p.client.Customer(t, id, q); status != http.StatusNotFound {
-					t.Errorf("%s?%s: %d, want 404", id, q, status)
-				}
+			if d := testkit.DiffState(foldEvents(t, id, events), want[id]); d != "" {
+				t.Errorf("%s: fold of the history differs from the state: %s", id, d)
 			}
-			for _, q := range []string{"version=0", "version=x", "at=yesterday", "version=1&at=2026-01-01T00:00:00Z"} {
-				if status, _ := p.client.Customer(t, id, q); status != http.StatusBadRequest {
-					t.Errorf("%s?%s: %d, want 400", id, q, status)
-				}
+			n := 1 + rng.Intn(len(events))
+			status, past := p.client.Customer(t, id, fmt.Sprintf("version=%d", n))
+			if status != http.StatusOK {
+				t.Fatalf("%s?version=%d: %d", id, n, status)
 			}
-		})
-	}
+			prefix := foldEvents(t, id, events[:n])
+			if d := testkit.DiffState(prefix, *past); d != "" {
+				t.Errorf("%s?version=%d differs from the fold of its first %d events: %s", id, n, n, d)
+			}
+			at := events[n-1].Time.Format(time.RFC3339Nano)
+			if status, then := p.client.Customer(t, id, "at="+at); status != http.StatusOK || then.Version != int64(n) {
+				t.Errorf("%s?at=%s: %d %+v, want version %d", id, at, status, then, n)
+			}
+		}
+		id := ids[0]
+		for _, q := range []string{fmt.Sprintf("version=%d", want[id].Version+1), "at=2000-01-01T00:00:00Z"} {
+			if status, _ := p.client.Customer(t, id, q); status != http.StatusNotFound {
+				t.Errorf("%s?%s: %d, want 404", id, q, status)
+			}
+		}
+		for _, q := range []string{"version=0", "version=x", "at=yesterday", "version=1&at=2026-01-01T00:00:00Z"} {
+			if status, _ := p.client.Customer(t, id, q); status != http.StatusBadRequest {
+				t.Errorf("%s?%s: %d, want 400", id, q, status)
+			}
+		}
+	})
 }
 
 // sseEvent is one "state" event of a watch stream.
@@ -368,81 +353,84 @@ func watch(t *testing.T, ctx context.Context, url string) <-chan sseEvent {
 }
 
 func TestWatchSeesEveryVersionInOrder(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			p := b.start(t)
-			const id, renames = "watched-1", 150
-			p.produce(t, rawEvent(id, "reg", processor.TypeRegistered, `{"name":"W","email":"w@example.com"}`))
-			if status, _ := p.client.Customer(t, id, "min_version=1&wait=10s"); status != http.StatusOK {
-				t.Fatalf("register: %d", status)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			one := watch(t, ctx, p.client.Base+"/customers/"+id+"/watch")
-			all := watch(t, ctx, p.client.Base+"/watch")
-			if first := <-one; first.Data.Version != 1 {
-				t.Fatalf("first watch event at version %d, want the current state (1)", first.Data.Version)
-			}
-			if got := gaugeValue(t, p, "eventfold_watchers"); got != 2 {
-				t.Errorf("eventfold_watchers = %v, want 2", got)
-			}
-			// The ingest: renames of the watched customer interleaved with
-			// events of others, produced while the stream is open.
-			go func() {
-				var recs []*kgo.Record
-				for i := 0; i < renames; i++ {
-					recs = append(recs, rawEvent(id, fmt.Sprint("ren-", i), processor.TypeRenamed, fmt.Sprintf(`{"name":"N%d"}`, i)))
-					if i%10 == 0 {
-						other := fmt.Sprintf("other-%d", i)
-						recs = append(recs, rawEvent(other, "reg", processor.TypeRegistered, `{"name":"O","email":"o@example.com"}`))
-						recs = append(recs, rawEvent(id, fmt.Sprint("bad-", i), processor.TypeRegistered, `{"name":"X","email":"x@example.com"}`)) // rejected: no state change
-					}
-				}
-				p.produce(t, recs...)
-			}()
-			for want := int64(2); want <= renames+1; want++ {
-				select {
-				case ev, ok := <-one:
-					if !ok {
-						t.Fatalf("stream ended at version %d", want-1)
-					}
-					if ev.Data.Version != want || ev.Data.Name != fmt.Sprintf("N%d", want-2) || ev.ID != fmt.Sprintf("%s@%d", id, want) {
-						t.Fatalf("watch event %s version %d name %q, want version %d", ev.ID, ev.Data.Version, ev.Data.Name, want)
-					}
-				case <-ctx.Done():
-					t.Fatalf("waiting for version %d: %v", want, ctx.Err())
+	forEachBroker(t, func(t *testing.T, p *pipeline) {
+		const id, renames = "watched-1", 150
+		p.registerAndAwait(t, id, `{"name":"W","email":"w@example.com"}`)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		one := watch(t, ctx, p.client.Base+"/customers/"+id+"/watch")
+		all := watch(t, ctx, p.client.Base+"/watch")
+		if first := <-one; first.Data.Version != 1 {
+			t.Fatalf("first watch event at version %d, want the current state (1)", first.Data.Version)
+		}
+		if got := gaugeValue(t, p, "eventfold_watchers"); got != 2 {
+			t.Errorf("eventfold_watchers = %v, want 2", got)
+		}
+		// The ingest: renames of the watched customer interleaved with
+		// events of others, produced while the stream is open.
+		go func() {
+			var recs []*kgo.Record
+			for i := 0; i < renames; i++ {
+				recs = append(recs, rawEvent(id, fmt.Sprint("ren-", i), processor.TypeRenamed, fmt.Sprintf(`{"name":"N%d"}`, i)))
+				if i%10 == 0 {
+					other := fmt.Sprintf("other-%d", i)
+					recs = append(recs, rawEvent(other, "reg", processor.TypeRegistered, `{"name":"O","email":"o@example.com"}`))
+					recs = append(recs, rawEvent(id, fmt.Sprint("bad-", i), processor.TypeRegistered, `{"name":"X","email":"x@example.com"}`)) // rejected: no state change
 				}
 			}
-			// The global stream saw the same versions of the watched
-			// customer, in order, and the other customers too.
-			var last int64 = 1
-			others := 0
-			for last < renames+1 {
-				select {
-				case ev := <-all:
-					if ev.Data.ID != id {
-						others++
-						continue
-					}
-					if ev.Data.Version != last+1 {
-						t.Fatalf("global stream: %s at version %d after %d", id, ev.Data.Version, last)
-					}
-					last = ev.Data.Version
-				case <-ctx.Done():
-					t.Fatalf("global stream stopped at version %d: %v", last, ctx.Err())
+			p.produce(t, recs...)
+		}()
+		for want := int64(2); want <= renames+1; want++ {
+			select {
+			case ev, ok := <-one:
+				if !ok {
+					t.Fatalf("stream ended at version %d", want-1)
 				}
+				if ev.Data.Version != want || ev.Data.Name != fmt.Sprintf("N%d", want-2) || ev.ID != fmt.Sprintf("%s@%d", id, want) {
+					t.Fatalf("watch event %s version %d name %q, want version %d", ev.ID, ev.Data.Version, ev.Data.Name, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("waiting for version %d: %v", want, ctx.Err())
 			}
-			if others == 0 {
-				t.Error("global stream showed no other customer")
+		}
+		// The global stream saw the same versions of the watched
+		// customer, in order, and the other customers too.
+		var last int64 = 1
+		others := 0
+		for last < renames+1 {
+			select {
+			case ev := <-all:
+				if ev.Data.ID != id {
+					others++
+					continue
+				}
+				if ev.Data.Version != last+1 {
+					t.Fatalf("global stream: %s at version %d after %d", id, ev.Data.Version, last)
+				}
+				last = ev.Data.Version
+			case <-ctx.Done():
+				t.Fatalf("global stream stopped at version %d: %v", last, ctx.Err())
 			}
-		})
-	}
+		}
+		if others == 0 {
+			t.Error("global stream showed no other customer")
+		}
+	})
 }
 
 func rawEvent(key, id, typ, data string) *kgo.Record {
 	return &kgo.Record{Key: []byte(key), Value: []byte(fmt.Sprintf(
 		`{"specversion":"1.0","id":"%s-%s","source":"/test","type":%q,"data":%s}`, key, id, typ, data))}
+}
+
+// registerAndAwait produces the registration of customer id with data
+// and waits until the service serves it.
+func (p *pipeline) registerAndAwait(t *testing.T, id, data string) {
+	t.Helper()
+	p.produce(t, rawEvent(id, "reg", processor.TypeRegistered, data))
+	if status, _ := p.client.Customer(t, id, "min_version=1&wait=10s"); status != http.StatusOK {
+		t.Fatalf("register: %d", status)
+	}
 }
 
 func gaugeValue(t *testing.T, p *pipeline, name string) float64 {
@@ -466,10 +454,7 @@ func TestSlowWatcherIsDropped(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t, func(c *web.Config) { c.WatchWriteTimeout = 300 * time.Millisecond })
 	const id, renames = "slow-1", 20000
-	p.produce(t, rawEvent(id, "reg", processor.TypeRegistered, `{"name":"S","email":"s@example.com"}`))
-	if status, _ := p.client.Customer(t, id, "min_version=1&wait=10s"); status != http.StatusOK {
-		t.Fatalf("register: %d", status)
-	}
+	p.registerAndAwait(t, id, `{"name":"S","email":"s@example.com"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	// The slow client: connects, then never reads.

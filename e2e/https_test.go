@@ -26,29 +26,13 @@ func TestServeHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	port, kport := binFreePort(t), binFreePort(t)
-	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
+	dataDir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
 		"--embedded-addr", fmt.Sprintf("127.0.0.1:%d", kport),
 		"--http-tls-cert", certs.ServerCert, "--http-tls-key", certs.ServerKey, "--write-token-file", tokens)
 	cmd.Env = binEnv()
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("serve log:\n%s", log.String())
-		}
-	})
+	startProcess(t, processSpec{name: "eventfold serve", cmd: cmd, output: &outputBuffer{},
+		about: fmt.Sprintf("https 127.0.0.1:%d, data dir %s", port, dataDir), logTail: 64 << 10})
 
 	ca, err := os.ReadFile(certs.CA)
 	if err != nil {

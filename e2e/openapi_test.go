@@ -245,17 +245,6 @@ func TestOpenAPIServedAtOpenAPIYAML(t *testing.T) {
 	}
 }
 
-// oaSchemathesis is where scripts/install-tools.sh python installs
-// schemathesis.
-func oaSchemathesis(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(testkit.RepoRoot(t), ".build", "venv", "bin", "schemathesis")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no schemathesis at .build/venv/bin/schemathesis: run scripts/install-tools.sh python (%v)", err)
-	}
-	return path
-}
-
 // TestSchemathesisFindsNoServerErrors runs schemathesis against the whole
 // service with the sample data folded: generated and mutated requests to
 // every operation, each response checked against web/openapi.yaml for its
@@ -263,13 +252,11 @@ func oaSchemathesis(t *testing.T) string {
 // rejected. e2e/testdata/schemathesis.toml says which operations differ.
 func TestSchemathesisFindsNoServerErrors(t *testing.T) {
 	t.Parallel()
-	bin := oaSchemathesis(t)
+	bin := venvProgram(t, "schemathesis", "schemathesis")
 	// A short maximum wait keeps reads whose min_version is never
 	// reached from eating the time budget.
 	p := startPipeline(t, func(c *web.Config) { c.MaxWait = time.Second })
-	lines := testkit.ReadLines(t, testkit.SampleFile(t))
-	p.produce(t, lineRecords(lines)...)
-	p.client.AwaitFold(t, testkit.ReferenceFold(t, lines), 30*time.Second)
+	p.produceAndAwaitFold(t, testkit.ReadLines(t, testkit.SampleFile(t)), 30*time.Second)
 
 	root := testkit.RepoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -39,12 +39,8 @@ type pipeline struct {
 // startPipeline runs the service in process on a fresh kfake cluster.
 func startPipeline(t testing.TB, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
-	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 6})
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return startPipelineOn(t, b.Addr(), kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1}, opts...)
+	broker := startKfake(t, embedded.Config{Partitions: 6})
+	return startPipelineOn(t, broker, kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1}, opts...)
 }
 
 // startRealKafkaPipeline runs the service in process beside the real
@@ -63,6 +59,18 @@ var brokers = []struct {
 }{
 	{"kfake", func(t testing.TB) *pipeline { return startPipeline(t) }},
 	{"kafka", startRealKafkaPipeline},
+}
+
+// forEachBroker runs test in parallel on a fresh pipeline on each kind of
+// broker.
+func forEachBroker(t *testing.T, test func(t *testing.T, p *pipeline)) {
+	t.Helper()
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, b.start(t))
+		})
+	}
 }
 
 func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...func(*web.Config)) *pipeline {
@@ -121,14 +129,7 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 		cancel()
 		done := make(chan error, 1)
 		go func() { done <- g.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("pipeline stopped with error: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("pipeline did not stop within 20s of cancellation")
-		}
+		awaitStopped(t, "pipeline", done, 20*time.Second)
 	})
 	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL), handler: srv.Handler()}
 	p.client.WaitReady(t, 30*time.Second)
@@ -136,38 +137,43 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 	return p
 }
 
+// awaitStopped waits until what, cancelled a moment ago, has stopped and
+// sent its error on done; an error, or no stop within timeout, fails the
+// test.
+func awaitStopped(t testing.TB, what string, done <-chan error, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s stopped with error: %v", what, err)
+		}
+	case <-time.After(timeout):
+		t.Errorf("%s did not stop within %s of cancellation", what, timeout)
+	}
+}
+
 // produce sends records with franz-go, whose default partitioner is the
 // Java client's murmur2: an independent producer of the event contract.
 func (p *pipeline) produce(t testing.TB, records ...*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.DefaultProduceTopic(p.topics.Events),
+	produceRecords(t, p.broker, p.topics.Events, 30*time.Second, records,
 		kgo.ProducerBatchMaxBytes(2<<20), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		t.Fatalf("failed to produce: %v", err)
-	}
 }
 
-func lineRecords(lines []testkit.Line) []*kgo.Record {
-	out := make([]*kgo.Record, len(lines))
-	for i, l := range lines {
-		out[i] = &kgo.Record{Key: []byte(l.Key), Value: l.Value}
-	}
-	return out
+// produceAndAwaitFold produces lines and waits until the service serves
+// their reference fold, which it returns.
+func (p *pipeline) produceAndAwaitFold(t testing.TB, lines []testkit.Line, timeout time.Duration) map[string]processor.Customer {
+	t.Helper()
+	p.produce(t, lineRecords(lines)...)
+	want := testkit.ReferenceFold(t, lines)
+	p.client.AwaitFold(t, want, timeout)
+	return want
 }
 
 func TestPipelineFoldsSampleLikeReferenceFold(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t)
-	lines := testkit.ReadLines(t, testkit.SampleFile(t))
-	p.produce(t, lineRecords(lines)...)
-	want := testkit.ReferenceFold(t, lines)
-	p.client.AwaitFold(t, want, 30*time.Second)
+	want := p.produceAndAwaitFold(t, testkit.ReadLines(t, testkit.SampleFile(t)), 30*time.Second)
 
 	var accepted int64
 	for _, c := range want {
@@ -184,10 +190,7 @@ func TestPipelineFoldsSampleLikeReferenceFold(t *testing.T) {
 func TestPipelineListPaginatesInIDOrder(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t)
-	lines := testkit.ReadLines(t, testkit.SampleFile(t))
-	p.produce(t, lineRecords(lines)...)
-	want := testkit.ReferenceFold(t, lines)
-	p.client.AwaitFold(t, want, 30*time.Second)
+	want := p.produceAndAwaitFold(t, testkit.ReadLines(t, testkit.SampleFile(t)), 30*time.Second)
 
 	var got []string
 	after := ""
@@ -273,7 +276,10 @@ func TestPipelineMalformedRecordsGoToDeadLetterTopic(t *testing.T) {
 		t.Errorf("%s produced to the wrong partition: status %d, want 404", wrongKey, status)
 	}
 
-	dlq := p.readDeadLetters(t, len(bad))
+	dlq := p.readDeadLetters(t, len(bad), 30*time.Second)
+	if len(dlq) < len(bad) {
+		t.Fatalf("read %d of %d dead letters within 30s", len(dlq), len(bad))
+	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
 			r := matchDeadLetter(dlq, b.record)
@@ -312,11 +318,7 @@ func TestPipelineMalformedRecordsGoToDeadLetterTopic(t *testing.T) {
 // partitioner (franz-go's sticky key partitioner) sends their key.
 func (p *pipeline) produceMixed(t *testing.T, records []*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.DefaultProduceTopic(p.topics.Events),
-		kgo.ProducerBatchMaxBytes(2<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
+	cl := newProducer(t, p.broker, p.topics.Events, kgo.ProducerBatchMaxBytes(2<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer cl.Close()
 	byKey := kgo.StickyKeyPartitioner(nil).ForTopic(p.topics.Events)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -331,22 +333,24 @@ func (p *pipeline) produceMixed(t *testing.T, records []*kgo.Record) {
 	}
 }
 
-func (p *pipeline) readDeadLetters(t *testing.T, n int) []*kgo.Record {
+// readDeadLetters reads the dead-letter topic from the start until it
+// holds n records or timeout passed, and returns what it read: a caller
+// may want to know which are missing before it fails.
+func (p *pipeline) readDeadLetters(t *testing.T, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
+	// Room for the largest poison records, which are dead-lettered whole
+	// or nearly.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.ConsumeTopics(p.topics.DeadLetter()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(4<<20))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(8<<20))
 	if err != nil {
 		t.Fatalf("failed to create kgo consumer: %v", err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var out []*kgo.Record
-	for len(out) < n {
+	for len(out) < n && ctx.Err() == nil {
 		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d dead letters: %v", len(out), n, err)
-		}
 		fetches.EachError(func(topic string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("fetch %s/%d: %v", topic, part, err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -341,7 +340,7 @@ func TestPoisonCorpus(t *testing.T) {
 
 	// Read the dead letters first, without failing on a missing one, so
 	// that a bad record the fold took shows up below under its name.
-	dlq := poiReadDeadLetters(t, p, len(bad), 30*time.Second)
+	dlq := p.readDeadLetters(t, len(bad), 30*time.Second)
 	if len(dlq) != len(bad) {
 		t.Errorf("%d dead letters for %d bad records", len(dlq), len(bad))
 	}
@@ -472,31 +471,6 @@ func poiFoldedAs(t *testing.T, p *pipeline, key, eventID string) string {
 	return "and the fold has no decision on it"
 }
 
-// poiReadDeadLetters reads the dead-letter topic until it holds n records
-// or the timeout passes.
-func poiReadDeadLetters(t *testing.T, p *pipeline, n int, timeout time.Duration) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.ConsumeTopics(p.topics.DeadLetter()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(8<<20))
-	if err != nil {
-		t.Fatalf("failed to create kgo consumer: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n && ctx.Err() == nil {
-		fetches := cl.PollFetches(ctx)
-		fetches.EachError(func(topic string, part int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("fetch %s/%d: %v", topic, part, err)
-			}
-		})
-		fetches.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-	return out
-}
-
 // poiCheckDeadLetter checks the dead letter of one bad record.
 func poiCheckDeadLetter(t *testing.T, p *pipeline, original, dl *kgo.Record, k *poiKind, reason string) {
 	t.Helper()
@@ -517,22 +491,8 @@ func poiCheckDeadLetter(t *testing.T, p *pipeline, original, dl *kgo.Record, k *
 		t.Errorf("topic header %q, want %q", h[processor.HeaderTopic], p.topics.Events)
 	}
 
-	switch {
-	case k.keyTruncated:
-		if h[processor.HeaderKeyTruncated] != strconv.Itoa(len(original.Key)) || !bytes.HasPrefix(original.Key, dl.Key) {
-			t.Errorf("key of %d bytes, %s %q; want a prefix of the %d-byte key", len(dl.Key), processor.HeaderKeyTruncated, h[processor.HeaderKeyTruncated], len(original.Key))
-		}
-	case !bytes.Equal(dl.Key, original.Key):
-		t.Errorf("key %q, want the original %q", poiShort(dl.Key), poiShort(original.Key))
-	}
-	switch {
-	case k.truncated:
-		if h[processor.HeaderTruncated] != strconv.Itoa(len(original.Value)) || !bytes.HasPrefix(original.Value, dl.Value) {
-			t.Errorf("value of %d bytes, %s %q; want a prefix of the %d-byte value", len(dl.Value), processor.HeaderTruncated, h[processor.HeaderTruncated], len(original.Value))
-		}
-	case !bytes.Equal(dl.Value, original.Value):
-		t.Errorf("value %q, want the original %q", poiShort(dl.Value), poiShort(original.Value))
-	}
+	poiCheckCopy(t, "key", original.Key, dl.Key, k.keyTruncated, processor.HeaderKeyTruncated, h)
+	poiCheckCopy(t, "value", original.Value, dl.Value, k.truncated, processor.HeaderTruncated, h)
 	if k.headersDropped {
 		if h[processor.HeaderHeadersDropped] != strconv.Itoa(len(original.Headers)) {
 			t.Errorf("%s = %q, want %d", processor.HeaderHeadersDropped, h[processor.HeaderHeadersDropped], len(original.Headers))
@@ -576,6 +536,21 @@ func poiOurHeaders(r *kgo.Record) []kgo.RecordHeader {
 	return out
 }
 
+// poiCheckCopy checks the key or value (what) of a dead letter: the
+// original bytes, or, if truncated, a prefix of them with the truncation
+// header h[header] giving the original length.
+func poiCheckCopy(t *testing.T, what string, original, got []byte, truncated bool, header string, h map[string]string) {
+	t.Helper()
+	switch {
+	case truncated:
+		if h[header] != strconv.Itoa(len(original)) || !bytes.HasPrefix(original, got) {
+			t.Errorf("%s of %d bytes, %s %q; want a prefix of the %d-byte %s", what, len(got), header, h[header], len(original), what)
+		}
+	case !bytes.Equal(got, original):
+		t.Errorf("%s %q, want the original %q", what, poiShort(got), poiShort(original))
+	}
+}
+
 func poiShort(b []byte) string {
 	if len(b) > 80 {
 		return fmt.Sprintf("%s... (%d bytes)", b[:80], len(b))
@@ -589,11 +564,7 @@ func poiProduce(t *testing.T, p *pipeline, stream []*poiItem) {
 	t.Helper()
 	// A record may be far over kgo's default batch limit before
 	// compression; the broker judges it after.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.broker), kgo.DefaultProduceTopic(p.topics.Events),
-		kgo.ProducerBatchMaxBytes(8<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
+	cl := newProducer(t, p.broker, p.topics.Events, kgo.ProducerBatchMaxBytes(8<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

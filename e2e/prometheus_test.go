@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -36,15 +35,9 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	deadline := time.Now().Add(100 * time.Second)
 	promtool := promTool(t, "promtool")
 	bin := binBuild(t)
-	srv := binServe(t, bin, binNewServeConfig(t))
-	srv.waitReady(promLeft(deadline, 60*time.Second))
+	srv := binServeReady(t, bin, promLeft(deadline, 60*time.Second))
 
-	sample := testkit.SampleFile(t)
-	lines := testkit.ReadLines(t, sample)
-	want := testkit.ReferenceFold(t, lines)
-	accepted := binVersionSum(want)
-	binRun(t, bin, nil, "produce", "--brokers", srv.kafkaAddr, "--file", sample)
-	srv.client.AwaitFold(t, want, promLeft(deadline, 60*time.Second))
+	accepted := binVersionSum(srv.produceSample(t, bin, promLeft(deadline, 60*time.Second)))
 	binAwaitMetrics(t, srv.client, promLeft(deadline, 30*time.Second), func(m binMetrics) []string {
 		if got := m.sum("eventfold_events_folded_total"); got != float64(accepted) {
 			return []string{fmt.Sprintf("eventfold_events_folded_total sums to %v, want %d", got, accepted)}
@@ -82,8 +75,7 @@ func TestPrometheusScrapesEventfold(t *testing.T) {
 	prometheus := promTool(t, "prometheus")
 	kcat := binKcat(t)
 	bin := binBuild(t)
-	srv := binServe(t, bin, binNewServeConfig(t))
-	srv.waitReady(promLeft(deadline, 60*time.Second))
+	srv := binServeReady(t, bin, promLeft(deadline, 60*time.Second))
 	target := strings.TrimPrefix(srv.client.Base, "http://")
 
 	// Prometheus starts once eventfold is ready, so EventfoldNotReady has
@@ -93,12 +85,8 @@ func TestPrometheusScrapesEventfold(t *testing.T) {
 	api := promStart(t, prometheus, config, promLeft(deadline, 30*time.Second))
 	t.Logf("prometheus ready in %s", time.Since(start).Round(time.Millisecond))
 
-	sample := testkit.SampleFile(t)
-	lines := testkit.ReadLines(t, sample)
-	want := testkit.ReferenceFold(t, lines)
+	want := srv.produceSample(t, bin, promLeft(deadline, 60*time.Second))
 	accepted := binVersionSum(want)
-	binRun(t, bin, nil, "produce", "--brokers", srv.kafkaAddr, "--file", sample)
-	srv.client.AwaitFold(t, want, promLeft(deadline, 60*time.Second))
 
 	start = time.Now()
 	upQuery := fmt.Sprintf(`up{job=%q, instance=%q}`, promJob, target)
@@ -290,75 +278,37 @@ func promStart(t *testing.T, prometheus, config string, timeout time.Duration) *
 	t.Helper()
 	storage := t.TempDir()
 	api := &promAPI{
-		base: fmt.Sprintf("http://127.0.0.1:%d", binFreePort(t)),
+		base: "http://" + binFreeAddr(t),
 		hc:   &http.Client{Timeout: 5 * time.Second},
 	}
-	log := &binLog{}
 	cmd := exec.Command(prometheus,
 		"--config.file="+config,
 		"--storage.tsdb.path="+storage,
 		"--web.listen-address="+strings.TrimPrefix(api.base, "http://"),
 		"--web.enable-lifecycle",
 	)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start prometheus: %v", err)
+	proc := startProcess(t, processSpec{name: "prometheus", cmd: cmd, output: &outputBuffer{}, about: api.base, logTail: 32 << 10})
+	// Registered after startProcess's cleanup, so run before it: the
+	// process is gone by the time that cleanup stops it.
+	t.Cleanup(func() { promStop(t, api, proc) })
+	if _, err := proc.awaitStatus(api.base+"/-/ready", http.StatusOK, timeout); err != nil {
+		t.Fatalf("prometheus not ready: %v", err)
 	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		promStop(t, api, cmd, done)
-		if t.Failed() {
-			t.Logf("prometheus (pid %d) log:\n%s", cmd.Process.Pid, log.tail(32<<10))
-		}
-	})
-
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		select {
-		case <-done:
-			t.Fatalf("prometheus exited before it was ready: %v\n%s", waitErr, log.tail(8<<10))
-		default:
-		}
-		resp, err := api.hc.Get(api.base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return api
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready within %s; last answer: %s", timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return api
 }
 
 // promStop asks Prometheus to quit and waits 10 s before killing it.
-func promStop(t *testing.T, api *promAPI, cmd *exec.Cmd, done <-chan struct{}) {
+func promStop(t *testing.T, api *promAPI, proc *process) {
 	t.Helper()
 	resp, err := api.hc.Post(api.base+"/-/quit", "", nil)
 	if err == nil {
 		resp.Body.Close()
 	}
-	select {
-	case <-done:
+	if proc.exitsWithin(10 * time.Second) {
 		return
-	case <-time.After(10 * time.Second):
 	}
 	t.Errorf("prometheus did not quit within 10 s (quit request: %v); killing it", err)
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("failed to kill prometheus: %v", err)
-	}
-	<-done
+	proc.kill()
 }
 
 // promAPI is a client of one Prometheus server's HTTP API.

@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,10 +22,10 @@ func TestRealKafkaThirdPartyProducers(t *testing.T) {
 	brokers := testkit.RequireKafka(t)
 	t.Parallel()
 	kcat := binKcat(t)
-	python := rkaPython(t)
+	python := venvProgram(t, "python", "Python with confluent-kafka")
 	bin := binBuild(t)
-	names := rkaNewNames(t, brokers, "rka-clients")
-	rkaCreateServeTopics(t, rkaAdmin(t, brokers), names, nil)
+	names := newKafkaNames(t, brokers, "rka-clients")
+	createServeTopics(t, kafkaAdmin(t, brokers), names, nil)
 	srv := rkaServe(t, bin, brokers, names, t.TempDir())
 	srv.waitReady(60 * time.Second)
 
@@ -67,7 +64,7 @@ func TestRealKafkaThirdPartyProducers(t *testing.T) {
 				t.Parallel()
 				lines := testkit.Generate(p.seed, 200, 2000)
 				start := time.Now()
-				p.produce(t, rkaTSV(t, lines))
+				p.produce(t, tsvLines(t, lines))
 				produced := time.Since(start)
 				srv.client.AwaitFold(t, testkit.ReferenceFold(t, lines), 90*time.Second)
 				t.Logf("%s: %d events over 200 customers produced in %s, folded like the reference after %s",
@@ -103,53 +100,14 @@ func TestRealKafkaThirdPartyProducers(t *testing.T) {
 	})
 }
 
-// rkaPython returns the interpreter of the repository's virtualenv, where
-// scripts/install-tools.sh installs confluent-kafka.
-func rkaPython(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(testkit.RepoRoot(t), ".build", "venv", "bin", "python")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no Python with confluent-kafka at .build/venv/bin/python: run scripts/install-tools.sh python (%v)", err)
-	}
-	return path
-}
-
-// rkaTSV renders lines as key<TAB>value lines, the input of kcat -K '\t',
-// the console producer and produce_confluent.py.
-func rkaTSV(t *testing.T, lines []testkit.Line) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	for i, l := range lines {
-		if bytes.ContainsAny(l.Value, "\t\n") || strings.ContainsAny(l.Key, "\t\n") {
-			t.Fatalf("line %d holds a tab or newline, which the producers would split on", i+1)
-		}
-		b.WriteString(l.Key)
-		b.WriteByte('\t')
-		b.Write(l.Value)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
-
 // rkaRun runs a producer to completion within a minute, with in as its
 // stdin, and returns its stdout and stderr apart (produce_confluent.py
 // reports its count on stdout); a non-zero exit fails the test.
 func rkaRun(t *testing.T, in []byte, name string, args ...string) (string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = binEnv()
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s failed after %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(name),
-			time.Since(start).Round(time.Millisecond), err, stdout.Bytes(), stderr.Bytes())
-	}
-	if s := strings.TrimSpace(stderr.String()); s != "" {
+	r := command{path: name, args: args, stdin: in}.succeed(t)
+	if s := strings.TrimSpace(r.stderr); s != "" {
 		t.Logf("%s stderr: %s", filepath.Base(name), s)
 	}
-	return stdout.String(), stderr.String()
+	return r.stdout, r.stderr
 }

@@ -37,9 +37,9 @@ func TestRealKafkaTableCompaction(t *testing.T) {
 	brokers := testkit.RequireKafka(t)
 	t.Parallel()
 	bin := binBuild(t)
-	adm := rkaAdmin(t, brokers)
-	names := rkaNewNames(t, brokers, "rka-compact")
-	rkaCreateServeTopics(t, adm, names, rkaFastCompaction)
+	adm := kafkaAdmin(t, brokers)
+	names := newKafkaNames(t, brokers, "rka-compact")
+	createServeTopics(t, adm, names, rkaFastCompaction)
 	first := rkaServe(t, bin, brokers, names, t.TempDir())
 	first.waitReady(60 * time.Second)
 
@@ -93,7 +93,7 @@ func TestRealKafkaTableCompaction(t *testing.T) {
 // rkaCustomerJSON is a customer's state as an instance serves it, all
 // fields included: both instances read the same table, so even the
 // offsets must agree.
-func rkaCustomerJSON(t *testing.T, s *rkaServer, id string) string {
+func rkaCustomerJSON(t *testing.T, s *server, id string) string {
 	t.Helper()
 	status, c := s.client.Customer(t, id, "")
 	if status != http.StatusOK {
@@ -110,23 +110,7 @@ func rkaCustomerJSON(t *testing.T, s *rkaServer, id string) string {
 // Java client's murmur2, in order per key.
 func rkaProduce(t *testing.T, brokers, topic string, lines []testkit.Line) {
 	t.Helper()
-	if len(lines) == 0 {
-		return
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	records := make([]*kgo.Record, len(lines))
-	for i, l := range lines {
-		records[i] = &kgo.Record{Key: []byte(l.Key), Value: l.Value}
-	}
-	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		t.Fatalf("failed to produce %d events to %s: %v", len(lines), topic, err)
-	}
+	produceRecords(t, brokers, topic, 30*time.Second, lineRecords(lines), kgo.ProducerLinger(5*time.Millisecond))
 }
 
 // rkaRecordCount compares what a topic holds with the offsets it used:

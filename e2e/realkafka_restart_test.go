@@ -23,11 +23,11 @@ func TestRealKafkaBrokerRestart(t *testing.T) {
 	t.Parallel()
 	bin := binBuild(t)
 	broker := rkbStartBroker(t)
-	names := rkbNames{events: testkit.UniqueName("rkb-restart-events"), group: testkit.UniqueName("rkb-restart-group")}
+	names := uniqueKafkaNames("rkb-restart")
 	lines := testkit.Generate(37, rkbCustomers, rkbEvents)
 	want := testkit.ReferenceFold(t, lines)
 
-	rkbCreateTopics(t, rkbAdmin(t, broker.addr), names)
+	createServeTopics(t, kafkaAdmin(t, broker.addr), names, nil)
 
 	srv := rkbServe(t, bin, broker.addr, names, "instance")
 	srv.waitReady(90 * time.Second)
@@ -67,20 +67,20 @@ func TestRealKafkaBrokerRestart(t *testing.T) {
 		len(want), time.Since(upAt).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 
 	if srv.exited() {
-		t.Fatalf("eventfold serve (pid %d) exited: %v", srv.pid, srv.waitErr)
+		t.Fatalf("eventfold serve (pid %d) exited: %v", srv.pid(), srv.waitErr)
 	}
 	if again := rkbProcessStart(t, srv); again != startedAt {
-		t.Errorf("process start time was %v, is %v: the server behind the port is not pid %d", startedAt, again, srv.pid)
+		t.Errorf("process start time was %v, is %v: the server behind the port is not pid %d", startedAt, again, srv.pid())
 	}
 	m := binScrape(t, srv.client)
 	t.Logf("pid %d served throughout: folded %.0f (reference accepted %d), duplicates %.0f, processor restarts %.0f, view restarts %.0f",
-		srv.pid, m.sum("eventfold_events_folded_total"), binVersionSum(want), m.sum("eventfold_events_duplicate_total"),
+		srv.pid(), m.sum("eventfold_events_folded_total"), binVersionSum(want), m.sum("eventfold_events_duplicate_total"),
 		m.sum("eventfold_processor_restarts_total"), m.sum("eventfold_view_restarts_total"))
 }
 
 // rkbProcessStart is the start time the server reports in /metrics, which
 // tells whether the same process still answers on its port.
-func rkbProcessStart(t *testing.T, s *rkbServer) float64 {
+func rkbProcessStart(t *testing.T, s *server) float64 {
 	t.Helper()
 	m := binScrape(t, s.client)
 	v, ok := m["process_start_time_seconds"]
@@ -114,7 +114,7 @@ func rkbStartBroker(t *testing.T) *rkbBroker {
 			t.Errorf("failed to stop the broker on %s: %v\n%s", b.addr, err, out)
 		}
 		if t.Failed() {
-			t.Logf("broker on %s, end of server.log:\n%s", b.addr, b.logTail(16<<10))
+			t.Logf("broker on %s, end of server.log:\n%s", b.addr, fileTail(filepath.Join(b.home, "server.log"), 16<<10))
 		}
 	})
 	began := time.Now()
@@ -138,15 +138,4 @@ func (b *rkbBroker) script(command string) (string, error) {
 	cmd.Env = b.env
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
-}
-
-func (b *rkbBroker) logTail(n int) string {
-	data, err := os.ReadFile(filepath.Join(b.home, "server.log"))
-	if err != nil {
-		return fmt.Sprintf("(failed to read server.log: %v)", err)
-	}
-	if len(data) > n {
-		return "[...]\n" + string(data[len(data)-n:])
-	}
-	return string(data)
 }

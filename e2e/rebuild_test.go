@@ -3,12 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventfold/eventfold/internal/embedded"
@@ -34,7 +30,7 @@ import (
 
 func TestRebuildMatchesLiveTable(t *testing.T) {
 	t.Parallel()
-	broker := rbStartKfake(t)
+	broker := startKfake(t, embedded.Config{Partitions: 6})
 	rbRebuildMatchesLive(t, broker, rbNames{events: "customer-events", live: "customers", rebuilt: "customers-v2"})
 }
 
@@ -46,21 +42,22 @@ func TestRealKafkaRebuildMatchesLiveTable(t *testing.T) {
 		live:    testkit.UniqueName("rebuild-live"),
 		rebuilt: testkit.UniqueName("rebuild-v2"),
 	}
-	rbDeleteAfter(t, broker, names)
+	deleteAfter(t, broker, []string{names.events, names.events + ".dlq", rbTable(names.live), rbTable(names.rebuilt)},
+		[]string{names.live, names.rebuilt})
 	rbRebuildMatchesLive(t, broker, names)
 }
 
 func TestRebuildRefusesLiveGroup(t *testing.T) {
 	t.Parallel()
-	broker := rbStartKfake(t)
+	broker := startKfake(t, embedded.Config{Partitions: 6})
 	names := rbNames{events: "customer-events", live: "customers", rebuilt: "customers-v2"}
 	lines := testkit.Generate(11, 20, 200)
 	rbSetup(t, broker, names.events, names.live)
 	rbProduce(t, broker, names.events, lines)
 	rbRunLive(t, broker, names.events, names.live)
-	adm := rbAdmin(t, broker)
+	adm := kafkaAdmin(t, broker)
 	rbAwaitCaughtUp(t, adm, names.events, names.live, 60*time.Second)
-	bin := rbBuild(t)
+	bin := binBuild(t)
 
 	tests := []struct {
 		name string
@@ -72,7 +69,7 @@ func TestRebuildRefusesLiveGroup(t *testing.T) {
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
-			before := rbCommitted(t, adm, names.events, names.live)
+			before := committedOffsets(t, adm, names.events, names.live, 6)
 			code, out := rbRunBinary(t, bin, append([]string{"rebuild", "--brokers", broker}, test.args...)...)
 			if code != 2 {
 				t.Fatalf("rebuild %s exited %d, want 2; output:\n%s", strings.Join(test.args, " "), code, out)
@@ -83,7 +80,7 @@ func TestRebuildRefusesLiveGroup(t *testing.T) {
 			if strings.Contains(out, "rebuild progress") {
 				t.Errorf("a refused rebuild reported progress:\n%s", out)
 			}
-			if after := rbCommitted(t, adm, names.events, names.live); !slices.Equal(before, after) {
+			if after := committedOffsets(t, adm, names.events, names.live, 6); !slices.Equal(before, after) {
 				t.Errorf("committed offsets of %s moved from %v to %v", names.live, before, after)
 			}
 		})
@@ -110,11 +107,11 @@ func rbRebuildMatchesLive(t *testing.T, broker string, names rbNames) {
 	// One malformed record among the events: both groups dead-letter it.
 	lines := append(testkit.Generate(42, 300, 5000), testkit.Line{Key: "g42-malformed", Value: []byte("{not json")})
 	events := len(lines)
-	bin := rbBuild(t)
+	bin := binBuild(t)
 	rbSetup(t, broker, names.events, names.live)
 	rbProduce(t, broker, names.events, lines)
 	rbRunLive(t, broker, names.events, names.live)
-	adm := rbAdmin(t, broker)
+	adm := kafkaAdmin(t, broker)
 	liveTook := rbAwaitCaughtUp(t, adm, names.events, names.live, 2*time.Minute)
 	t.Logf("live group %s folded %d events in %s", names.live, events, liveTook.Round(time.Millisecond))
 
@@ -137,7 +134,7 @@ func rbRebuildMatchesLive(t *testing.T, broker string, names rbNames) {
 	if want := names.events + ".dlq grew by 1 during the rebuild"; !strings.Contains(out, want) {
 		t.Errorf("summary does not say %q", want)
 	}
-	if got := rbCommitted(t, adm, names.events, names.rebuilt); rbSum(got) != int64(events) {
+	if got := committedOffsets(t, adm, names.events, names.rebuilt, 6); rbSum(got) != int64(events) {
 		t.Errorf("group %s committed offsets %v, sum %d, want %d", names.rebuilt, got, rbSum(got), events)
 	}
 
@@ -180,16 +177,6 @@ func rbCheckProgressNumbers(t *testing.T, out string, events int) {
 	}
 }
 
-func rbStartKfake(t *testing.T) string {
-	t.Helper()
-	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 6})
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b.Addr()
-}
-
 func rbKafkaConfig(broker string) kafka.Config {
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
@@ -211,20 +198,7 @@ func rbSetup(t *testing.T, broker, events, group string) {
 // Kafka's murmur2.
 func rbProduce(t *testing.T, broker, topic string, lines []testkit.Line) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
-	defer cl.Close()
-	records := make([]*kgo.Record, len(lines))
-	for i, l := range lines {
-		records[i] = &kgo.Record{Key: []byte(l.Key), Value: l.Value}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		t.Fatalf("failed to produce: %v", err)
-	}
+	produceRecords(t, broker, topic, time.Minute, lineRecords(lines))
 }
 
 // rbRunLive runs the live group's processor in process until the test
@@ -243,25 +217,8 @@ func rbRunLive(t *testing.T, broker, events, group string) {
 	go func() { done <- proc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("live processor stopped with error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("live processor did not stop within 30s of cancellation")
-		}
+		awaitStopped(t, "live processor", done, 30*time.Second)
 	})
-}
-
-func rbAdmin(t *testing.T, broker string) *kadm.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
 }
 
 // rbEnds returns the high-water mark of each partition of topic.
@@ -286,29 +243,6 @@ func rbEnds(t *testing.T, adm *kadm.Client, topic string) []int64 {
 	return ends
 }
 
-// rbCommitted returns the group's committed offset of each partition of
-// events, 0 where it has none.
-func rbCommitted(t *testing.T, adm *kadm.Client, events, group string) []int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := adm.FetchOffsetsForTopics(ctx, group, events)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		// kfake's answer for a group without commits; Kafka's is -1.
-		return make([]int64, 6)
-	}
-	if err != nil {
-		t.Fatalf("failed to fetch the offsets of group %s: %v", group, err)
-	}
-	out := make([]int64, 6)
-	for p := range out {
-		if o, ok := resp.Lookup(events, int32(p)); ok && o.Err == nil && o.At >= 0 {
-			out[p] = o.At
-		}
-	}
-	return out
-}
-
 func rbSum(offsets []int64) int64 {
 	var n int64
 	for _, o := range offsets {
@@ -324,7 +258,7 @@ func rbAwaitCaughtUp(t *testing.T, adm *kadm.Client, events, group string, timeo
 	start := time.Now()
 	ends := rbEnds(t, adm, events)
 	for {
-		committed := rbCommitted(t, adm, events, group)
+		committed := committedOffsets(t, adm, events, group, 6)
 		if slices.Equal(committed, ends) {
 			return time.Since(start)
 		}
@@ -339,7 +273,7 @@ func rbAwaitCaughtUp(t *testing.T, adm *kadm.Client, events, group string, timeo
 // and returns the latest value of each key.
 func rbReadTable(t *testing.T, broker, topic string) map[string][]byte {
 	t.Helper()
-	ends := rbEnds(t, rbAdmin(t, broker), topic)
+	ends := rbEnds(t, kafkaAdmin(t, broker), topic)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -402,66 +336,11 @@ func rbCompareTables(t *testing.T, live, rebuilt map[string][]byte) {
 	}
 }
 
-// rbBuild builds the eventfold binary into the test's temporary folder.
-// The Go build cache makes a build after the first one cheap.
-func rbBuild(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "eventfold")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, ".")
-	cmd.Dir = testkit.RepoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build failed: %v\n%s", err, out)
-	}
-	return path
-}
-
-// rbRunBinary runs the binary to completion within three minutes, without
-// the EVENTFOLD_* variables that would change its defaults, and returns
+// rbRunBinary runs the binary to completion within three minutes, in a
+// directory of its own where a default --data-dir would land, and returns
 // its exit code and combined output.
 func rbRunBinary(t *testing.T, bin string, args ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EVENTFOLD_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Dir = t.TempDir() // where a default --data-dir would land
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, out.String()
-	case errors.As(err, &exit) && ctx.Err() == nil:
-		return exit.ExitCode(), out.String()
-	}
-	t.Fatalf("eventfold %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	return 0, ""
-}
-
-// rbDeleteAfter deletes the test's topics and groups from the shared
-// broker, or keeps them for a look when the test failed.
-func rbDeleteAfter(t *testing.T, broker string, names rbNames) {
-	t.Helper()
-	adm := rbAdmin(t, broker)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kept topic %s and groups %s, %s", names.events, names.live, names.rebuilt)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if _, err := adm.DeleteTopics(ctx, names.events, names.events+".dlq", rbTable(names.live), rbTable(names.rebuilt)); err != nil {
-			t.Logf("failed to delete the topics of %s: %v", names.events, err)
-		}
-		if _, err := adm.DeleteGroups(ctx, names.live, names.rebuilt); err != nil {
-			t.Logf("failed to delete groups %s, %s: %v", names.live, names.rebuilt, err)
-		}
-	})
+	r := command{path: bin, args: args, dir: t.TempDir(), timeout: 3 * time.Minute}.run(t)
+	return r.code, r.output
 }

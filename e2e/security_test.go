@@ -1,14 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,12 +56,12 @@ func TestSecurityBinaryTLSAndSASL(t *testing.T) {
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			t.Parallel()
-			addr := secBroker(t, test.broker)
+			addr := startKfake(t, test.broker)
 			start := time.Now()
 			srv := secServe(t, bin, addr, test.env, test.flags...)
-			secWaitReady(t, srv, 60*time.Second)
+			srv.waitReady(60 * time.Second)
 			ready := time.Since(start)
-			if want := `msg="connecting to kafka" brokers=` + addr; !strings.Contains(srv.log.String(), want) {
+			if want := `msg="connecting to kafka" brokers=` + addr; !strings.Contains(srv.output.String(), want) {
 				t.Errorf("serve log has no %q", want)
 			}
 
@@ -77,12 +71,8 @@ func TestSecurityBinaryTLSAndSASL(t *testing.T) {
 				binEvent(id+"-2", id, processor.TypeRenamed, "2026-06-01T00:01:00Z", `{"name":"Ada Secure"}`),
 				binEvent(id+"-3", id, processor.TypeEmailChanged, "2026-06-01T00:02:00Z", `{"email":"ada@secure.example"}`),
 			}
-			var in bytes.Buffer
-			for _, l := range lines {
-				in.Write(l.Value)
-				in.WriteByte('\n')
-			}
-			out := secRun(t, bin, test.env, in.Bytes(), append([]string{"produce", "--brokers", addr}, test.flags...)...)
+			produce := command{path: bin, args: append([]string{"produce", "--brokers", addr}, test.flags...), env: test.env, stdin: valueLines(lines)}
+			out := produce.succeed(t).output
 			if !strings.Contains(out, "produced 3 events") {
 				t.Fatalf("produce printed %q, want 3 events produced", out)
 			}
@@ -102,8 +92,8 @@ func TestSecurityBinaryRejected(t *testing.T) {
 	t.Parallel()
 	bin := binBuild(t)
 	files, otherCA := testkit.NewTLSFiles(t), testkit.NewTLSFiles(t)
-	mtls := secBroker(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
-	sasl := secBroker(t, embedded.Config{SASLUsers: secUsers})
+	mtls := startKfake(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
+	sasl := startKfake(t, embedded.Config{SASLUsers: secUsers})
 	for _, test := range []struct {
 		name     string
 		args     []string
@@ -153,11 +143,10 @@ func TestSecurityBinaryRejected(t *testing.T) {
 			t.Parallel()
 			args := append([]string{}, test.args...)
 			if args[0] == "serve" {
-				args = append(args, "--data-dir", t.TempDir(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", binFreePort(t)))
+				args = append(args, "--data-dir", t.TempDir(), "--http-addr", binFreeAddr(t))
 			}
-			start := time.Now()
-			code, out := secRunFailing(t, bin, args...)
-			elapsed := time.Since(start)
+			r := command{path: bin, args: args, timeout: secFailWithin}.run(t)
+			code, out := r.code, r.output
 			if code != test.wantCode {
 				t.Fatalf("exit code %d, want %d; output:\n%s", code, test.wantCode, out)
 			}
@@ -166,7 +155,7 @@ func TestSecurityBinaryRejected(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
 			}
-			t.Logf("exited %d after %s: %s", code, elapsed.Round(time.Millisecond), secLastLine(out))
+			t.Logf("exited %d after %s: %s", code, r.took.Round(time.Millisecond), secLastLine(out))
 		})
 	}
 }
@@ -177,123 +166,29 @@ func TestSecurityHelpHidesPassword(t *testing.T) {
 	t.Parallel()
 	bin := binBuild(t)
 	const secret = "do-not-print-me"
-	for _, command := range []string{"serve", "produce"} {
-		out := secRun(t, bin, []string{"EVENTFOLD_KAFKA_SASL_PASSWORD=" + secret, "EVENTFOLD_KAFKA_TLS=true"}, nil, command, "--help")
+	for _, subcommand := range []string{"serve", "produce"} {
+		out := command{path: bin, args: []string{subcommand, "--help"}, env: []string{"EVENTFOLD_KAFKA_SASL_PASSWORD=" + secret, "EVENTFOLD_KAFKA_TLS=true"}}.succeed(t).output
 		if strings.Contains(out, secret) {
-			t.Errorf("eventfold %s --help prints the password:\n%s", command, out)
+			t.Errorf("eventfold %s --help prints the password:\n%s", subcommand, out)
 		}
 		for _, flag := range []string{"--kafka-tls (EVENTFOLD_KAFKA_TLS)", "--kafka-sasl-password-file", "--kafka-tls-ca"} {
 			if !strings.Contains(out, flag) {
-				t.Errorf("eventfold %s --help lacks %q", command, flag)
+				t.Errorf("eventfold %s --help lacks %q", subcommand, flag)
 			}
 		}
 	}
-}
-
-// secBroker starts an in-memory kfake broker in the test process and
-// returns its address.
-func secBroker(t *testing.T, cfg embedded.Config) string {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	b, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b.Addr()
 }
 
 // secServe starts `eventfold serve --brokers addr` with flags and extra
 // environment. The cleanup stops it and prints its log if the test failed.
-func secServe(t *testing.T, bin, addr string, env []string, flags ...string) *binServer {
+func secServe(t *testing.T, bin, addr string, env []string, flags ...string) *server {
 	t.Helper()
-	dataDir := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", binFreePort(t))
-	s := &binServer{
-		t:         t,
+	return startServe(t, bin, serveSpec{
+		args:      append([]string{"--brokers", addr, "--data-dir", t.TempDir()}, flags...),
+		env:       env,
 		kafkaAddr: addr,
-		client:    testkit.NewClient("http://" + httpAddr),
-		log:       &binLog{},
-		done:      make(chan struct{}),
-	}
-	args := append([]string{"serve", "--brokers", addr, "--data-dir", dataDir, "--http-addr", httpAddr}, flags...)
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Env = append(binEnv(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("failed to start eventfold serve: %v", err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("eventfold serve (pid %d) log:\n%s", s.cmd.Process.Pid, s.log.tail(32<<10))
-		}
+		logTail:   32 << 10,
 	})
-	return s
-}
-
-// secWaitReady polls /readyz until 200, failing at once if serve exited.
-func secWaitReady(t *testing.T, s *binServer, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	last := "no answer"
-	for !s.exited() {
-		resp, err := hc.Get(s.client.Base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/readyz not 200 within %s; last answer: %s", s.client.Base, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("eventfold serve exited before it was ready: %v\n%s", s.waitErr, s.log.tail(8<<10))
-}
-
-// secRun runs the binary to completion within a minute, with extra
-// environment, and returns its output; a failure fails the test.
-func secRun(t *testing.T, bin string, env []string, stdin []byte, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(binEnv(), env...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("eventfold %s failed: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// secRunFailing runs the binary, which must exit within secFailWithin,
-// and returns its exit code and output.
-func secRunFailing(t *testing.T, bin string, args ...string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), secFailWithin)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = binEnv()
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("eventfold %s did not exit within %s; output:\n%s", strings.Join(args, " "), secFailWithin, out)
-	}
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("failed to run eventfold: %v", err)
-	}
-	return cmd.ProcessState.ExitCode(), string(out)
 }
 
 func secLastLine(out string) string {

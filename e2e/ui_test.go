@@ -39,8 +39,7 @@ const uiCustomer = "cust-0001"
 func TestUIPage(t *testing.T) {
 	chromium := uiChromium(t)
 	start := time.Now()
-	s := binServe(t, binBuild(t), binNewServeConfig(t))
-	s.waitReady(60 * time.Second)
+	s := binServeReady(t, binBuild(t), 60*time.Second)
 	lines := testkit.ReadLines(t, testkit.SampleFile(t))
 	uiProduce(t, s.kafkaAddr, lineRecords(lines)...)
 	want := testkit.ReferenceFold(t, lines)
@@ -303,17 +302,7 @@ func uiChromium(t *testing.T) string {
 // whose default partitioner is the Java client's murmur2.
 func uiProduce(t *testing.T, broker string, records ...*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(binEventsTopic),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
-	if err != nil {
-		t.Fatalf("failed to create kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		t.Fatalf("failed to produce: %v", err)
-	}
+	produceRecords(t, broker, binEventsTopic, 30*time.Second, records, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 }
 
 // uiRecord is the Kafka record of an event line.
