@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,16 @@ func forEachBroker(t *testing.T, test func(t *testing.T, p *pipeline)) {
 	}
 }
 
+// startPipelineOn runs the service in process on the given broker, with
+// the table copies in leveldb under a temp dir, as serve keeps them.
 func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...func(*web.Config)) *pipeline {
+	t.Helper()
+	return startPipelineStored(t, broker, topics, t.TempDir(), opts...)
+}
+
+// startPipelineStored is startPipelineOn with the table copies under
+// storageDir, or in memory when it is empty.
+func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, storageDir string, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
@@ -85,11 +95,17 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 		t.Fatalf("failed to set up topics: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log, RestartBackoff: 200 * time.Millisecond}, reg)
+	var procDir, viewDir string
+	if storageDir != "" {
+		procDir, viewDir = filepath.Join(storageDir, "processor"), filepath.Join(storageDir, "view")
+	}
+	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log, RestartBackoff: 200 * time.Millisecond,
+		StorageDir: procDir}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	view, err := views.New(views.Config{Kafka: kc, Topics: topics, Logger: log, RestartBackoff: 200 * time.Millisecond}, reg)
+	view, err := views.New(views.Config{Kafka: kc, Topics: topics, Logger: log, RestartBackoff: 200 * time.Millisecond,
+		StorageDir: viewDir}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
