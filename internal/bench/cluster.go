@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventfold/eventfold/internal/embedded"
@@ -112,13 +114,17 @@ func (c *cluster) createTopic(ctx context.Context, topic string, partitions int)
 // they would otherwise stay; the embedded broker goes away with its dir.
 func (c *cluster) deleteTopics(ctx context.Context, topics ...string) error {
 	resp, err := c.admin.DeleteTopics(ctx, topics...)
-	if err == nil {
-		err = resp.Error()
-	}
 	if err != nil {
 		return fmt.Errorf("failed to delete topics %s: %w", strings.Join(topics, ","), err)
 	}
-	return nil
+	// A scenario that did not run never created its topic.
+	var errs []error
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("failed to delete topic %s: %w", r.Topic, r.Err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runID names a run's topics and group, so that runs on a persistent
