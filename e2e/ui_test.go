@@ -207,10 +207,13 @@ func TestUIPage(t *testing.T) {
 				t.Errorf("GET %s: %d, want 200 with %q in:\n%.600s", page.path, status, page.want, body)
 			}
 		}
-		// goka's templates load Bootstrap and jQuery from CDNs, which the
-		// browser cannot reach here: the page loads unstyled.
+		// goka's templates name CDNs, which the browser cannot reach here:
+		// the service serves bundled copies instead, so the page is styled
+		// and its scripts run offline.
 		b.do(chromedp.Navigate(s.client.Base + "/goka/monitor/"))
 		b.wait("goka's monitor", `document.body.textContent.includes('customers-table')`)
+		b.wait("goka's scripts and Bootstrap's styles", `typeof jQuery === 'function' && typeof jQuery.fn.modal === 'function' && `+
+			`typeof d3 === 'object' && typeof _ === 'function' && getComputedStyle(document.body).fontFamily.includes('Helvetica')`)
 		b.shot("11-goka-monitor")
 	})
 	t.Logf("UI test done in %s; screenshots in %s", time.Since(start).Round(time.Millisecond), b.shots)

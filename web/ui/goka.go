@@ -83,7 +83,7 @@ func (g *gokaPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	idx := index.NewServer(gokaBase, router)
 	idx.AddComponent(mon, "Monitor: the processor and the view")
 	idx.AddComponent(qry, "Query: look up keys of "+g.table)
-	router.ServeHTTP(w, r)
+	localAssets(w, r, router)
 }
 
 // entry is the query page's getter: a nil value is goka's "not found".

@@ -61,17 +61,19 @@ type Config struct {
 //	/ui/                   its scripts, styles and icon
 //	/ui/api/dead-letters   the latest dead-letter records, as JSON
 //	/goka/                 goka's monitor and query pages
+//	/goka/assets/          the scripts and styles of goka's pages
 func Pages(cfg Config) []web.Page {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	assets := newAssets(static, "static")
+	assets := newAssets(static, "static", "/ui/")
 	guard := newGuard(cfg.ReadTokens, cfg.WriteTokens)
 	return []web.Page{
 		{Pattern: "/{$}", Handler: assets.page("index.html")},
 		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets)},
 		{Pattern: "/ui/api/dead-letters", Handler: guard.protect(newDeadLetters(cfg.Kafka, cfg.Topics.DeadLetter(), cfg.Logger))},
 		{Pattern: "/goka/", Handler: guard.protect(newGokaPages(cfg))},
+		{Pattern: gokaAssetsBase, Handler: http.StripPrefix(gokaAssetsBase, newAssets(gokaAssetFiles, "gokaassets", gokaAssetsBase))},
 	}
 }
 
@@ -84,7 +86,8 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // assets serves the embedded files, each with a content hash as ETag so
 // that browsers revalidate cheaply and never run a stale script.
 type assets struct {
-	files map[string]asset
+	files  map[string]asset
+	prefix string // the path they are served below, for messages
 }
 
 type asset struct {
@@ -97,15 +100,17 @@ type asset struct {
 // read from the machine's MIME tables, which differ: a module script must
 // be served as JavaScript.
 var contentTypes = map[string]string{
-	".html": "text/html; charset=utf-8",
-	".css":  "text/css; charset=utf-8",
-	".js":   "text/javascript; charset=utf-8",
-	".svg":  "image/svg+xml",
-	".png":  "image/png",
+	".html":  "text/html; charset=utf-8",
+	".css":   "text/css; charset=utf-8",
+	".js":    "text/javascript; charset=utf-8",
+	".svg":   "image/svg+xml",
+	".png":   "image/png",
+	".woff":  "font/woff",
+	".woff2": "font/woff2",
 }
 
-func newAssets(files fs.FS, root string) *assets {
-	a := &assets{files: map[string]asset{}}
+func newAssets(files fs.FS, root, prefix string) *assets {
+	a := &assets{files: map[string]asset{}, prefix: prefix}
 	_ = fs.WalkDir(files, root, func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -145,7 +150,7 @@ func (a *assets) page(name string) http.Handler {
 func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 	f, ok := a.files[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "no such file: /ui/"+name)
+		writeError(w, http.StatusNotFound, "not_found", "no such file: "+a.prefix+name)
 		return
 	}
 	h := w.Header()

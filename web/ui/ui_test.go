@@ -99,7 +99,7 @@ func TestStaticFiles(t *testing.T) {
 // TestPageFetchesNothingOutside reads the page's own files: every URL
 // they load must be relative, served by the binary.
 func TestPageFetchesNothingOutside(t *testing.T) {
-	a := newAssets(static, "static")
+	a := newAssets(static, "static", "/ui/")
 	if len(a.files) < 5 {
 		t.Fatalf("only %d static files embedded", len(a.files))
 	}
