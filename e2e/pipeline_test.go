@@ -40,7 +40,7 @@ type pipeline struct {
 // startPipeline runs the service in process on a fresh kfake cluster.
 func startPipeline(t testing.TB, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
-	broker := startKfake(t, embedded.Config{Partitions: 6})
+	broker := testkit.StartKfake(t, embedded.Config{Partitions: 6})
 	return startPipelineOn(t, broker, kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 6, Replication: 1}, opts...)
 }
 

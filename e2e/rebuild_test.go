@@ -30,7 +30,7 @@ import (
 
 func TestRebuildMatchesLiveTable(t *testing.T) {
 	t.Parallel()
-	broker := startKfake(t, embedded.Config{Partitions: 6})
+	broker := testkit.StartKfake(t, embedded.Config{Partitions: 6})
 	rbRebuildMatchesLive(t, broker, rbNames{events: "customer-events", live: "customers", rebuilt: "customers-v2"})
 }
 
@@ -49,7 +49,7 @@ func TestRealKafkaRebuildMatchesLiveTable(t *testing.T) {
 
 func TestRebuildRefusesLiveGroup(t *testing.T) {
 	t.Parallel()
-	broker := startKfake(t, embedded.Config{Partitions: 6})
+	broker := testkit.StartKfake(t, embedded.Config{Partitions: 6})
 	names := rbNames{events: "customer-events", live: "customers", rebuilt: "customers-v2"}
 	lines := testkit.Generate(11, 20, 200)
 	rbSetup(t, broker, names.events, names.live)

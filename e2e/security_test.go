@@ -56,7 +56,7 @@ func TestSecurityBinaryTLSAndSASL(t *testing.T) {
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			t.Parallel()
-			addr := startKfake(t, test.broker)
+			addr := testkit.StartKfake(t, test.broker)
 			start := time.Now()
 			srv := secServe(t, bin, addr, test.env, test.flags...)
 			srv.waitReady(60 * time.Second)
@@ -92,8 +92,8 @@ func TestSecurityBinaryRejected(t *testing.T) {
 	t.Parallel()
 	bin := binBuild(t)
 	files, otherCA := testkit.NewTLSFiles(t), testkit.NewTLSFiles(t)
-	mtls := startKfake(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
-	sasl := startKfake(t, embedded.Config{SASLUsers: secUsers})
+	mtls := testkit.StartKfake(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
+	sasl := testkit.StartKfake(t, embedded.Config{SASLUsers: secUsers})
 	for _, test := range []struct {
 		name     string
 		args     []string

@@ -10,8 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/eventfold/eventfold/internal/embedded"
 )
 
 // realKafkaPartitions is the partition count the real-Kafka tests give
@@ -26,19 +24,6 @@ var (
 	tableTopicConfigs  = map[string]string{"cleanup.policy": "compact"}
 	dlqTopicConfigs    = map[string]string{"retention.ms": "-1", "cleanup.policy": "delete"}
 )
-
-// startKfake starts an in-memory kfake broker in the test process and
-// returns its address; the cleanup closes it.
-func startKfake(t testing.TB, cfg embedded.Config) string {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	b, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b.Addr()
-}
 
 // kafkaAdmin returns an admin client of the broker, closed by the cleanup.
 func kafkaAdmin(t *testing.T, brokers string) *kadm.Client {

@@ -179,10 +179,10 @@ func TestSecurityCheckConnection(t *testing.T) {
 		{Mechanism: kafka.SASLScramSHA256, User: "scram256-user", Password: "scram256-secret"},
 		{Mechanism: kafka.SASLScramSHA512, User: "scram512-user", Password: "scram512-secret"},
 	}
-	mtls := secBroker(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
-	sasl := secBroker(t, embedded.Config{SASLUsers: users})
-	both := secBroker(t, embedded.Config{TLS: files.ServerConfig(t, tls.NoClientCert), SASLUsers: users})
-	plain := secBroker(t, embedded.Config{})
+	mtls := testkit.StartKfake(t, embedded.Config{TLS: files.ServerConfig(t, tls.RequireAndVerifyClientCert)})
+	sasl := testkit.StartKfake(t, embedded.Config{SASLUsers: users})
+	both := testkit.StartKfake(t, embedded.Config{TLS: files.ServerConfig(t, tls.NoClientCert), SASLUsers: users})
+	plain := testkit.StartKfake(t, embedded.Config{})
 
 	clientTLS := kafka.TLSConfig{Enabled: true, CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey}
 	serverTLS := kafka.TLSConfig{Enabled: true, CAFile: files.CA}
@@ -258,18 +258,6 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// secBroker starts an in-memory kfake broker and returns its address.
-func secBroker(t *testing.T, cfg embedded.Config) string {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	b, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b.Addr()
 }
 
 // secClosedAddr returns the address of a kfake broker that was closed:

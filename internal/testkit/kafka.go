@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"os"
 	"testing"
+
+	"github.com/eventfold/eventfold/internal/embedded"
 )
 
 // KafkaEnv names the environment variable that points the real-Kafka
@@ -35,4 +37,17 @@ func UniqueName(prefix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b) // crypto/rand never fails on Linux
 	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// StartKfake starts an in-memory kfake broker in the test process on a
+// free loopback port and returns its address; the cleanup closes it.
+func StartKfake(t testing.TB, cfg embedded.Config) string {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	b, err := embedded.Start(cfg)
+	if err != nil {
+		t.Fatalf("failed to start kfake: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addr()
 }
