@@ -11,7 +11,7 @@ import (
 func TestCountingStorageCountsKeysAfterRecovery(t *testing.T) {
 	dir := t.TempDir()
 	var keys atomic.Int64
-	build := countingBuilder(store.View(dir, 1000), &keys)
+	build := countingBuilder(store.View(dir, 1000, nil), &keys)
 	st, err := build("table", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -113,7 +113,9 @@ func (v *View) Run(ctx context.Context) error {
 func (v *View) runOnce(ctx context.Context) error {
 	sb := memstore.Builder()
 	if v.cfg.StorageDir != "" {
-		sb = store.View(v.cfg.StorageDir, cmp.Or(v.cfg.StorageBuffer, store.DefaultBuffer))
+		sb = store.View(v.cfg.StorageDir, cmp.Or(v.cfg.StorageBuffer, store.DefaultBuffer), func(path string, err error) {
+			v.log.Warn("view storage corrupted, starting it empty to recover it from the table", "path", path, "error", err)
+		})
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), tableCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),

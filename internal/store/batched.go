@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -30,10 +31,22 @@ const offsetKey = "__offset"
 //
 // budget bounds the bytes pending in all the partitions the builder has
 // open; each partition flushes when it holds its equal share.
-func batchedBuilder(dir string, budget int, opts *opt.Options) storage.Builder {
+//
+// onCorrupt, if not nil, lets a partition whose files are corrupted start
+// empty: it is called, the files are removed, and the partition is
+// recovered from the table topic like a new one.
+func batchedBuilder(dir string, budget int, opts *opt.Options, onCorrupt func(path string, err error)) storage.Builder {
 	open := new(atomic.Int64)
 	return func(topic string, partition int32) (storage.Storage, error) {
-		db, closeFiles, err := openLevelDB(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), opts)
+		path := filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition))
+		db, closeFiles, err := openLevelDB(path, opts)
+		if errors.Is(err, ErrCorrupted) && onCorrupt != nil {
+			onCorrupt(path, err)
+			if rerr := os.RemoveAll(path); rerr != nil {
+				return nil, errors.Join(err, fmt.Errorf("failed to remove corrupted storage: %w", rerr))
+			}
+			db, closeFiles, err = openLevelDB(path, opts)
+		}
 		if err != nil {
 			return nil, err
 		}

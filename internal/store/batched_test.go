@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -63,7 +66,7 @@ func TestBatchedStorageReadsItsPendingWrites(t *testing.T) {
 // the records after it are then read again from the table topic.
 func TestBatchedStorageKeepsAConsistentPrefixAfterACrash(t *testing.T) {
 	dir := t.TempDir()
-	st, err := View(dir, 2000)("table", 0)
+	st, err := View(dir, 2000, nil)("table", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func TestBatchedStorageKeepsAConsistentPrefixAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err = View(dir, 2000)("table", 0)
+	st, err = View(dir, 2000, nil)("table", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,5 +154,59 @@ func TestBatchedStorageSharesItsBudget(t *testing.T) {
 	}
 	if grew := parts[1].pendingBytes - before; grew > len("same")+entryOverhead+len(value) {
 		t.Errorf("ten writes of one key added %d pending bytes", grew)
+	}
+}
+
+// A view partition whose files are corrupted starts empty, to be
+// recovered from the table topic, when the builder allows it; otherwise
+// the open fails with ErrCorrupted.
+func TestViewStartsEmptyWhenCorrupted(t *testing.T) {
+	dir := t.TempDir()
+	st, err := View(dir, 1000, nil)("table", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := st.Set(fmt.Sprintf("k%03d", i), []byte("value")); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetOffset(int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(dir, "table.0", "MANIFEST-*"))
+	if len(manifests) != 1 {
+		t.Fatalf("want one MANIFEST, found %v", manifests)
+	}
+	if err := os.WriteFile(manifests[0], bytes.Repeat([]byte{0xff}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := View(dir, 1000, nil)("table", 0); !errors.Is(err, ErrCorrupted) {
+		t.Fatalf("open without onCorrupt: %v, want ErrCorrupted", err)
+	}
+	var told string
+	st, err = View(dir, 1000, func(path string, err error) { told = path })("table", 0)
+	if err != nil {
+		t.Fatalf("open with onCorrupt: %v", err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if told != filepath.Join(dir, "table.0") {
+		t.Errorf("onCorrupt told %q", told)
+	}
+	if offset, err := st.GetOffset(-1); err != nil || offset != -1 {
+		t.Errorf("offset of the emptied storage = %d, %v; want -1 (recover from the start)", offset, err)
+	}
+	if v, err := st.Get("k000"); err != nil || v != nil {
+		t.Errorf("Get after emptying = %q, %v; want nothing", v, err)
 	}
 }

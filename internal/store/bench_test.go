@@ -30,7 +30,7 @@ func BenchmarkRecover(b *testing.B) {
 	}{
 		{"goka-leveldb", func(dir string) storage.Builder { return storage.BuilderWithOptions(dir, &opt.Options{}) }},
 		{"goka-leveldb-our-options", func(dir string) storage.Builder { return storage.BuilderWithOptions(dir, options()) }},
-		{"view", func(dir string) storage.Builder { return View(dir, DefaultBuffer/6) }},
+		{"view", func(dir string) storage.Builder { return View(dir, DefaultBuffer/6, nil) }},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			st, err := bench.build(b.TempDir())("table", 0)

@@ -6,9 +6,14 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 )
+
+// ErrCorrupted says that leveldb found a database's files damaged, for
+// example by a machine that lost power while writing them.
+var ErrCorrupted = errors.New("leveldb files are corrupted")
 
 // tableWriteBuffer is the write buffer of each table file leveldb writes.
 const tableWriteBuffer = 256 << 10
@@ -26,7 +31,10 @@ func openLevelDB(path string, o *opt.Options) (*leveldb.DB, func() error, error)
 	}
 	db, err := leveldb.Open(bufferedTables{files}, o)
 	if err != nil {
-		return nil, nil, errors.Join(fmt.Errorf("failed to open leveldb: %w", err), files.Close())
+		if lerrors.IsCorrupted(err) {
+			err = fmt.Errorf("%w: %w", ErrCorrupted, err)
+		}
+		return nil, nil, errors.Join(fmt.Errorf("failed to open leveldb %s: %w", path, err), files.Close())
 	}
 	return db, files.Close, nil
 }

@@ -56,7 +56,7 @@ func options() *opt.Options {
 func Scratch(dir string, buffer int) storage.Builder {
 	o := options()
 	o.NoSync = true // never read back after a crash
-	return batchedBuilder(dir, buffer, o)
+	return batchedBuilder(dir, buffer, o, nil)
 }
 
 // View is for a view's replica of the table, kept across restarts.
@@ -65,8 +65,11 @@ func Scratch(dir string, buffer int) storage.Builder {
 // batch carries the partition offset of its last write: after a crash the
 // replica holds the values of the last batch and the offset to resume
 // after it, and the records past it are read again from the table topic.
-// Without batching, recovery wrote a journal record per table record and
-// ran at a fifteenth of a bare consumer.
-func View(dir string, buffer int) storage.Builder {
-	return batchedBuilder(dir, buffer, options())
+//
+// The replica is a copy of the table topic, so a partition whose files
+// are corrupted (a power loss, a full disk) is not worth failing for:
+// onCorrupt is told, and the partition starts empty and is recovered from
+// the topic. A nil onCorrupt fails the open instead.
+func View(dir string, buffer int, onCorrupt func(path string, err error)) storage.Builder {
+	return batchedBuilder(dir, buffer, options(), onCorrupt)
 }
