@@ -32,6 +32,11 @@ const (
 	crashFullEnv = "EVENTFOLD_CRASH_FULL"
 	crashSeedEnv = "EVENTFOLD_CRASH_SEED"
 	crashKeepEnv = "EVENTFOLD_CRASH_KEEP"
+	// crashOutageEnv keeps the broker down this long (a Go duration) at
+	// each broker kill. Past the table producer's retry budget (about a
+	// minute) table writes fail for good, the path that failStopProducer
+	// guards.
+	crashOutageEnv = "EVENTFOLD_CRASH_OUTAGE"
 )
 
 // crashPlan sizes a campaign.
@@ -82,8 +87,15 @@ func TestCrashCampaign(t *testing.T) {
 			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
 		}
 	}
-	t.Logf("%s campaign, seed %d (%s=%d replays the schedule): %d events over %d customers, %d instance kills, %d broker kills, %d HTTP writers",
-		plan.name, seed, crashSeedEnv, seed, plan.events, plan.customers, plan.instanceKills, plan.brokerKills, plan.writers)
+	var outage time.Duration
+	if s := os.Getenv(crashOutageEnv); s != "" {
+		var err error
+		if outage, err = time.ParseDuration(s); err != nil || outage < 0 {
+			t.Fatalf("%s=%q: want a duration such as 70s", crashOutageEnv, s)
+		}
+	}
+	t.Logf("%s campaign, seed %d (%s=%d replays the schedule): %d events over %d customers, %d instance kills, %d broker kills (down %s each), %d HTTP writers",
+		plan.name, seed, crashSeedEnv, seed, plan.events, plan.customers, plan.instanceKills, plan.brokerKills, outage, plan.writers)
 	rng := rand.New(rand.NewSource(seed))
 	began := time.Now()
 
@@ -117,7 +129,7 @@ func TestCrashCampaign(t *testing.T) {
 		Pick: fleet.pick, Seed: seed, RetryFor: 2 * time.Minute})
 	t.Cleanup(func() { writers.Stop() }) // before the instances stop, if the test ends early
 
-	c := &crashChaos{t: t, rng: rng, fleet: fleet, broker: broker, group: crashGroup(adm, names), ingest: ingest, total: len(lines)}
+	c := &crashChaos{t: t, rng: rng, fleet: fleet, broker: broker, group: crashGroup(adm, names), ingest: ingest, total: len(lines), outage: outage}
 	kills := c.run(plan)
 	close(chaosDone)
 
@@ -132,6 +144,13 @@ func TestCrashCampaign(t *testing.T) {
 	writes := writers.Stop()
 	t.Logf("ingest of %d events ended %s after the start; writers stopped with %d acknowledged writes",
 		len(lines), ingest.Ended().Sub(began).Round(time.Millisecond), len(writes.Acks))
+	// A processor or view that failed, for example on a table write that
+	// failed for good during a long outage, was rebuilt in place.
+	for _, in := range fleet {
+		m := binScrape(t, in.client)
+		t.Logf("%s since its last start: processor rebuilt %.0f times, view %.0f times", in.name,
+			m.sum("eventfold_processor_restarts_total"), m.sum("eventfold_view_restarts_total"))
+	}
 
 	v := crashVerify(t, plan, fleet, broker.addr, names, lines, writes)
 	crashReport(t, plan, kills, writes, v, time.Since(began))
@@ -277,6 +296,7 @@ type crashChaos struct {
 	group  crash.Group
 	ingest *crash.Ingest
 	total  int
+	outage time.Duration // how long the broker stays down at a kill
 }
 
 // run performs the plan's kills in a random order, each at a random
@@ -347,6 +367,7 @@ func (c *crashChaos) killBroker(k *crash.Kill) {
 	before := c.committed()
 	k.Acked, k.DuringIngest, k.At = c.ingest.Acked(), !crashClosed(c.ingest.Done()), time.Now()
 	c.broker.run("kill")
+	time.Sleep(c.outage)
 	c.broker.run("start")
 	k.BrokerBack = time.Since(k.At)
 	c.awaitRecovery(k, nil, before)

@@ -160,7 +160,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithStorageBuilder(sb),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.tableProducerConfig())),
+		goka.WithProducerBuilder(failStopProducers(goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
