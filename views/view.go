@@ -214,21 +214,31 @@ func (v *View) Lookup(id string) (*processor.Customer, error) {
 // (processor.PublicJSON) and its version, or a nil body when the id is
 // unknown. It answers from the stored bytes, without decoding the state.
 func (v *View) LookupJSON(id string) ([]byte, int64, error) {
-	raw, err := v.raw(id)
-	if err == nil && raw != nil {
-		var body []byte
-		var version int64
-		if body, version, err = processor.PublicJSON(raw); err == nil && version > 0 {
-			v.metrics.lookups.WithLabelValues("found").Inc()
-			return body, version, nil
-		}
-	}
-	if err != nil {
+	body, version, err := v.publicJSON(id)
+	switch {
+	case err != nil:
 		v.metrics.lookups.WithLabelValues("error").Inc()
+	case body == nil:
+		v.metrics.lookups.WithLabelValues("not_found").Inc()
+	default:
+		v.metrics.lookups.WithLabelValues("found").Inc()
+	}
+	return body, version, err
+}
+
+func (v *View) publicJSON(id string) ([]byte, int64, error) {
+	raw, err := v.raw(id)
+	if err != nil || raw == nil {
 		return nil, 0, err
 	}
-	v.metrics.lookups.WithLabelValues("not_found").Inc()
-	return nil, 0, nil
+	body, version, err := processor.PublicJSON(raw)
+	switch {
+	case err != nil:
+		return nil, 0, fmt.Errorf("failed to read %s: %w", id, err)
+	case version == 0: // an entry that only holds decisions
+		return nil, 0, nil
+	}
+	return body, version, nil
 }
 
 // Entry returns the table entry of id, including version-0 entries that
