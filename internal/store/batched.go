@@ -25,9 +25,8 @@ const offsetKey = "__offset"
 // written in batches. goka writes each table value and then its offset
 // with a Put each, and every Put is a journal write(2): a third of the
 // fold's CPU in its profile. Buffering also collapses the writes of a key
-// that is written again before the flush, which is most of them while a
-// table is recovered: the leveldb work (journal, memtable, compactions)
-// then follows the keys, not the records.
+// that is written again before the flush, and lets the processor read its
+// latest states from memory.
 //
 // budget bounds the bytes pending in all the partitions the builder has
 // open; each partition flushes when it holds its equal share.
@@ -63,9 +62,12 @@ func batchedBuilder(dir string, budget int, opts *opt.Options, onCorrupt func(pa
 // memory until its share of the budget is pending, then written in one
 // leveldb batch. Reads see pending writes first.
 //
-// The offset is written in the same batch as the values it follows, so
-// leveldb always holds a consistent prefix of the partition: after a
-// crash the writes past it are read again from the table topic.
+// The offset is written in the same batch as the values it follows. A
+// view sets each value and then its offset, so its leveldb always holds a
+// consistent prefix of the partition: after a crash the records past it
+// are read again from the table topic. The processor sets offsets from
+// the producer's acknowledgements, so its batches may hold values past
+// their offset; its copy is never trusted after a crash (processor.runOnce).
 type batched struct {
 	storage.Storage
 	db         *leveldb.DB
