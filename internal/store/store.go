@@ -21,17 +21,19 @@ const bloomBitsPerKey = 10
 // are made for one database per process; here every partition of the
 // processor and of the view has its own, twelve with six partitions, so
 // their memory adds up. The settings below were measured with a million
-// customers (BENCHMARKS.md): with goleveldb's defaults and larger write
-// buffers, serve peaked at 600 MB and was ready in 19 s; with these at
-// 264 MB and 16 s.
+// customers (BENCHMARKS.md): with goleveldb's compaction defaults, 4–8
+// MiB write buffers and a 32 MiB write budget, serve peaked at 603 MB and
+// was ready in 19 s; with these and an 8 MiB budget, at 264 MB and 16 s.
 //   - Small write buffers: each partition has two memtables of this size
-//     (one being written, one being flushed), and the batched writes in
-//     front of them already collapse repeated writes of a key.
+//     (one being written, one being flushed).
 //   - Larger tables and later level-0 compactions: recovering a table
 //     writes every key once, in random order, and the default 2 MiB tables
 //     with a level-0 trigger of 4 spent two thirds of the CPU compacting.
 //     The bloom filters keep reads cheap across the extra level-0 tables.
-//   - 16 KiB blocks: goleveldb writes each block with its own write(2).
+//   - 16 KiB blocks: a restore took 19.5 s instead of 24.6 s with 4 KiB,
+//     measured when goleveldb still wrote each block with its own
+//     write(2) (table files are buffered now, see openLevelDB); 4 KiB
+//     blocks showed no clear gain for lookups since.
 //   - No block compression: the JSON values are read on every lookup, and
 //     snappy was a tenth of the fold's CPU.
 func options() *opt.Options {
