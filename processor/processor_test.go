@@ -73,6 +73,14 @@ func startProcessor(t *testing.T, partitions int32) *harness {
 			t.Errorf("processor stopped with %v", err)
 		}
 	})
+	// A test that stops the processor before its tables are ready makes
+	// Run fail with "context closed while waiting for startup tables";
+	// waiting here keeps every test's stop a stop of a running processor.
+	readyCtx, readyCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer readyCancel()
+	if err := gp.WaitForReadyContext(readyCtx); err != nil {
+		t.Fatalf("processor not ready: %v", err)
+	}
 	return &harness{tt: tt, reg: reg, dlq: tt.NewQueueTracker(dlqTopic)}
 }
 
