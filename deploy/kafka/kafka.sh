@@ -258,9 +258,14 @@ EOF
 
 format_storage() {
   [[ -f "$DATA_DIR/meta.properties" ]] && return 0
-  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 chars).
-  local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22
+  # chars). A base64url id can start with "-", which kafka-storage's argument
+  # parser takes for an option (1 start in 32 failed so); Kafka's own
+  # Uuid.randomUuid draws again in that case, and so does this.
+  local cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   log "formatting KRaft storage in $DATA_DIR (cluster id $cluster_id)"
   # shellcheck disable=SC2086
   "$JAVA" $KAFKA_TOOL_OPTS -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$KAFKA_LIBS_DIR/*" \
