@@ -34,8 +34,8 @@ const (
 	crashKeepEnv = "EVENTFOLD_CRASH_KEEP"
 	// crashOutageEnv keeps the broker down this long (a Go duration) at
 	// each broker kill. Past the table producer's retry budget (about a
-	// minute) table writes fail for good, the path that failStopProducer
-	// guards.
+	// minute) table writes fail for good, the path that the processor's
+	// commitOrder guards.
 	crashOutageEnv = "EVENTFOLD_CRASH_OUTAGE"
 )
 

@@ -114,9 +114,16 @@ func (p *Processor) Ready() bool { return p.running.Load() }
 func (p *Processor) GokaProcessor() *goka.Processor { return p.current.Load() }
 
 // Graph returns the goka group graph of the processor.
-func (p *Processor) Graph() *goka.GroupGraph {
+func (p *Processor) Graph() *goka.GroupGraph { return p.graph(newCommitOrder()) }
+
+// graph is the group graph whose records commit in order, after the
+// writes that order's producer issued before them.
+func (p *Processor) graph(order *commitOrder) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(p.cfg.Topics.Group),
-		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), p.fold),
+		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), func(ctx goka.Context, msg any) {
+			p.fold(ctx, msg)
+			order.commit(ctx.DeferCommit())
+		}),
 		goka.Output(goka.Stream(p.cfg.Topics.DeadLetter()), new(codec.Bytes)),
 		goka.Persist(CustomerCodec{}),
 	)
@@ -155,12 +162,13 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		}
 		sb = store.Scratch(p.cfg.StorageDir, cmp.Or(p.cfg.StorageBuffer, store.DefaultBuffer))
 	}
-	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.Graph(),
+	order := newCommitOrder()
+	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.graph(order),
 		goka.WithHasher(NewMurmur2Hasher),
 		goka.WithStorageBuilder(sb),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
-		goka.WithProducerBuilder(failStopProducers(goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
+		goka.WithProducerBuilder(orderedProducers(order, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),

@@ -1,0 +1,141 @@
+package processor
+
+import (
+	"fmt"
+	"hash"
+	"sync"
+
+	"github.com/lovoo/goka"
+)
+
+// commitOrder keeps the processor from committing an offset past a write
+// that failed.
+//
+// goka commits a record's offset as soon as the record's own writes have
+// succeeded (at once for a record that writes nothing), and a partition's
+// committed offset only moves forward. So a later record commits past an
+// earlier one whose table write fails after it: sarama's idempotent
+// producer, retrying across a broker restart, can fail one message
+// ("assertion failed: message out of sequence added to a batch") after
+// acknowledging later ones. The processor, rebuilt after the failure,
+// then resumes after the lost write and the event is never folded
+// (lovoo/goka#258; the crash campaign caught both orders).
+//
+// Every write the processor issues, and every record's commit, takes a
+// place in one queue in the order they happen. A record's commit is
+// released only once every write queued before it has completed, and it
+// fails if any of them failed. A partition processes its records in
+// order, so a record commits only after the writes of all its
+// predecessors succeeded. One queue for all partitions is simpler than one
+// per partition and costs only latency of commits, never of folding: a
+// failed write stops the whole processor anyway.
+type commitOrder struct {
+	mu     sync.Mutex
+	queue  []*orderedStep
+	head   int
+	failed error // the first write that failed, for good
+}
+
+// orderedStep is a place in the queue: a write, or a record's commit.
+type orderedStep struct {
+	done    bool
+	err     error       // the write's outcome
+	release func(error) // a commit's: goka's deferred commit
+}
+
+// released is a commit ready to be told its outcome.
+type released struct {
+	release func(error)
+	err     error
+}
+
+func newCommitOrder() *commitOrder { return &commitOrder{} }
+
+// write queues a write; done reports its outcome.
+func (o *commitOrder) write() (done func(error)) {
+	step := &orderedStep{}
+	o.mu.Lock()
+	o.queue = append(o.queue, step)
+	o.mu.Unlock()
+	return func(err error) { o.complete(step, err) }
+}
+
+// commit queues a record's commit: release is called with nil once
+// every write queued before it succeeded, or with an error if one failed.
+func (o *commitOrder) commit(release func(error)) {
+	o.complete(&orderedStep{release: release}, nil)
+}
+
+func (o *commitOrder) complete(step *orderedStep, err error) {
+	o.mu.Lock()
+	if step.release != nil {
+		o.queue = append(o.queue, step)
+	}
+	step.done, step.err = true, err
+	ready := o.drainLocked()
+	o.mu.Unlock()
+	// Outside the lock: release runs goka's commit. Two drains may call
+	// theirs concurrently, which is safe: a commit is released with nil
+	// only when every write before it succeeded.
+	for _, r := range ready {
+		r.release(r.err)
+	}
+}
+
+// drainLocked pops the completed steps at the head of the queue.
+func (o *commitOrder) drainLocked() []released {
+	var ready []released
+	for o.head < len(o.queue) && o.queue[o.head].done {
+		step := o.queue[o.head]
+		o.queue[o.head] = nil
+		o.head++
+		switch {
+		case step.release != nil && o.failed != nil:
+			ready = append(ready, released{step.release,
+				fmt.Errorf("not committing: an earlier write failed (%w)", o.failed)})
+		case step.release != nil:
+			ready = append(ready, released{step.release, nil})
+		case step.err != nil && o.failed == nil:
+			o.failed = step.err
+		}
+	}
+	if o.head > 64 && o.head*2 >= len(o.queue) {
+		o.queue = append(o.queue[:0], o.queue[o.head:]...)
+		o.head = 0
+	}
+	return ready
+}
+
+// orderedProducer queues every write of a goka producer in a commitOrder.
+type orderedProducer struct {
+	goka.Producer
+	order *commitOrder
+}
+
+// orderedProducers wraps every producer built by inner.
+func orderedProducers(order *commitOrder, inner goka.ProducerBuilder) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		p, err := inner(brokers, clientID, hasher)
+		if err != nil {
+			return nil, err
+		}
+		return &orderedProducer{Producer: p, order: order}, nil
+	}
+}
+
+// Emit implements goka.Producer.
+func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
+	done := p.order.write() // queued before the write can complete
+	return observe(p.Producer.Emit(topic, key, value), done)
+}
+
+// EmitWithHeaders implements goka.Producer.
+func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
+	done := p.order.write()
+	return observe(p.Producer.EmitWithHeaders(topic, key, value, headers), done)
+}
+
+// observe reports the write's outcome to done and hands goka the write.
+func observe(write *goka.Promise, done func(error)) *goka.Promise {
+	return write.Then(done)
+}
