@@ -22,7 +22,8 @@ type customerPage struct {
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
-	if q := r.URL.Query(); q.Has("version") || q.Has("at") {
+	q := r.URL.Query()
+	if q.Has("version") || q.Has("at") {
 		if c, ok := s.registeredCustomer(w, r); ok {
 			s.customerAsOf(w, r, c)
 		}
@@ -33,7 +34,6 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
 		return
 	}
-	q := r.URL.Query()
 	minVersion, err := parseInt(q.Get("min_version"), 0, "min_version")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
