@@ -126,16 +126,11 @@ func orderedProducers(order *commitOrder, inner goka.ProducerBuilder) goka.Produ
 // Emit implements goka.Producer.
 func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
 	done := p.order.write() // queued before the write can complete
-	return observe(p.Producer.Emit(topic, key, value), done)
+	return p.Producer.Emit(topic, key, value).Then(done)
 }
 
 // EmitWithHeaders implements goka.Producer.
 func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
 	done := p.order.write()
-	return observe(p.Producer.EmitWithHeaders(topic, key, value, headers), done)
-}
-
-// observe reports the write's outcome to done and hands goka the write.
-func observe(write *goka.Promise, done func(error)) *goka.Promise {
-	return write.Then(done)
+	return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(done)
 }
