@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,7 +109,7 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 		t.Fatal(err)
 	}
 	cfg := web.DefaultConfig()
-	cfg.Logger = log
+	cfg.Addr, cfg.Logger = "127.0.0.1:0", log
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -136,18 +135,23 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	// The HTTP server is the one serve runs, with its timeouts and header
+	// bound, not an httptest wrapper of its handler.
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return proc.Run(gctx) })
 	g.Go(func() error { return view.Run(gctx) })
+	g.Go(func() error { return srv.Run(gctx) })
 	t.Cleanup(func() {
-		hs.Close()
 		cancel()
 		done := make(chan error, 1)
 		go func() { done <- g.Wait() }()
 		awaitStopped(t, "pipeline", done, 20*time.Second)
 	})
-	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient(hs.URL), handler: srv.Handler()}
+	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient("http://" + addr.String()), handler: srv.Handler()}
 	p.client.WaitReady(t, 30*time.Second)
 	p.routes = srv.Routes()
 	return p

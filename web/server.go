@@ -84,6 +84,13 @@ type Config struct {
 	MaxWaitersPerClient  int
 	// BodyReadTimeout bounds reading one request body.
 	BodyReadTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers, so that a
+	// client that sends them a byte at a time cannot hold a connection.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle that long.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers; more gets 431.
+	MaxHeaderBytes int
 	// WatchHeartbeat is the interval of comments that keep idle change
 	// streams alive through proxies.
 	WatchHeartbeat time.Duration
@@ -105,7 +112,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
 		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second,
-		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second}
+		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 }
 
 // Validate reports a configuration that cannot work.
@@ -121,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWaiters < 0 || c.MaxWatchersPerClient < 0 || c.MaxWaitersPerClient < 0 || c.BodyReadTimeout <= 0 {
 		return errors.New("request limits must not be negative, and the body read timeout must be positive")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.MaxHeaderBytes <= 0 {
+		return errors.New("the header read timeout, idle timeout and header size bound must be positive")
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("HTTPS needs both a certificate and a key file")
@@ -224,9 +235,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.log.Info("http server listening", "addr", addr.String())
