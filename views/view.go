@@ -288,49 +288,66 @@ func (tableCodec) Encode(value any) ([]byte, error) {
 // Decode implements goka.Codec.
 func (tableCodec) Decode(data []byte) (any, error) { return json.RawMessage(data), nil }
 
+// Bounds of one List page. Ids that were never registered hold table
+// entries too (their rejected decisions), and anyone who may write can
+// make millions of them, so a page stops after MaxListScan entries or
+// MaxListBytes of stored state even when it has fewer than limit
+// customers: one request never walks the whole table.
+const (
+	MaxListScan  = 10 * MaxListLimit
+	MaxListBytes = 4 << 20
+)
+
 // List returns up to limit registered customers with ids after the given
-// one, in id order, and whether more may follow.
-func (v *View) List(after string, limit int) ([]*processor.Customer, bool, error) {
+// one, in id order, and the id to continue after, empty at the end of the
+// table. A page can hold fewer customers than limit, even none, and still
+// have a next id: see MaxListScan.
+func (v *View) List(after string, limit int) ([]*processor.Customer, string, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
 	gv := v.goka()
 	if gv == nil {
-		return nil, false, ErrNotReady
+		return nil, "", ErrNotReady
 	}
 	// goka's leveldb storage treats an empty limit as "keys with the
 	// prefix start"; every valid id sorts below keyLimit.
 	it, err := gv.IteratorWithRange(after, keyLimit)
 	if err != nil {
-		return nil, false, fmt.Errorf("failed to iterate the view: %w", err)
+		return nil, "", fmt.Errorf("failed to iterate the view: %w", err)
 	}
 	defer it.Release()
 	out := make([]*processor.Customer, 0, min(limit, 64))
+	scanned, size := 0, 0
 	for it.Next() {
-		if it.Key() <= after {
+		key := it.Key()
+		if key <= after {
 			continue
 		}
+		if len(out) == limit || scanned == MaxListScan || size >= MaxListBytes {
+			// More follows: continue after the last entry looked at.
+			return out, after, nil
+		}
+		scanned++
+		after = key
 		value, err := it.Value()
 		if err != nil {
-			return nil, false, fmt.Errorf("failed to read %s from the view: %w", it.Key(), err)
+			return nil, "", fmt.Errorf("failed to read %s from the view: %w", key, err)
 		}
 		raw, _ := value.(json.RawMessage)
+		size += len(raw)
 		c, err := processor.DecodeCustomer(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("failed to decode %s: %w", it.Key(), err)
+			return nil, "", fmt.Errorf("failed to decode %s: %w", key, err)
 		}
-		if !c.Registered() {
-			continue
+		if c.Registered() {
+			out = append(out, c)
 		}
-		if len(out) == limit {
-			return out, true, nil
-		}
-		out = append(out, c)
 	}
 	if err := it.Err(); err != nil {
-		return nil, false, fmt.Errorf("failed to iterate the view: %w", err)
+		return nil, "", fmt.Errorf("failed to iterate the view: %w", err)
 	}
-	return out, false, nil
+	return out, "", nil
 }
 
 // WaitForVersion waits until the view holds id at minVersion or later and

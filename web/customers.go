@@ -116,7 +116,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
 		return
 	}
-	customers, more, err := s.lookups.List(after, int(limit))
+	customers, next, err := s.lookups.List(after, int(limit))
 	if err != nil {
 		s.lookupFailed(w, err)
 		return
@@ -124,10 +124,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	for i, c := range customers {
 		customers[i] = public(c)
 	}
-	page := customerPage{Customers: customers}
-	if more && len(customers) > 0 {
-		page.Next = customers[len(customers)-1].ID
-	}
+	page := customerPage{Customers: customers, Next: next}
 	writeJSON(w, http.StatusOK, page)
 }
 

@@ -24,7 +24,7 @@ type Lookups interface {
 	// body when the id is unknown.
 	LookupJSON(id string) ([]byte, int64, error)
 	Entry(id string) (*processor.Customer, error)
-	List(after string, limit int) ([]*processor.Customer, bool, error)
+	List(after string, limit int) (customers []*processor.Customer, next string, err error)
 	WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error)
 	WaitForDecision(ctx context.Context, id, eventID string) (processor.Decision, *processor.Customer, error)
 	Recovered() bool
