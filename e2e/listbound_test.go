@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -62,18 +61,8 @@ func TestListPageExaminesABoundedNumberOfEntries(t *testing.T) {
 			t.Fatal("pagination does not end")
 		}
 		start := time.Now()
-		status, body := p.client.Get(t, p.client.Base+"/customers?limit=1000&after="+after)
-		t.Logf("page %d: %d bytes in %s", pages, len(body), time.Since(start).Round(time.Microsecond))
-		if status != http.StatusOK {
-			t.Fatalf("list: status %d: %s", status, body)
-		}
-		var page struct {
-			Customers []processor.Customer `json:"customers"`
-			Next      string               `json:"next"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			t.Fatalf("list: %v", err)
-		}
+		page := p.listPage(t, after, 1000)
+		t.Logf("page %d: %d customers in %s", pages, len(page.Customers), time.Since(start).Round(time.Microsecond))
 		if pages == 0 && len(page.Customers) != 0 {
 			t.Errorf("the first page holds %d customers found past %d unregistered entries; a page must stop after %d",
 				len(page.Customers), unregistered, views.MaxListScan)

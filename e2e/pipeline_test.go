@@ -157,6 +157,27 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 	return p
 }
 
+// customerPage is the body of GET /customers.
+type customerPage struct {
+	Customers []processor.Customer `json:"customers"`
+	Next      string               `json:"next"`
+}
+
+// listPage reads GET /customers?after=&limit=, failing the test on
+// anything but a 200 with a page.
+func (p *pipeline) listPage(t testing.TB, after string, limit int) customerPage {
+	t.Helper()
+	status, body := p.client.Get(t, fmt.Sprintf("%s/customers?limit=%d&after=%s", p.client.Base, limit, after))
+	if status != http.StatusOK {
+		t.Fatalf("list: status %d: %s", status, body)
+	}
+	var page customerPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	return page
+}
+
 // awaitStopped waits until what, cancelled a moment ago, has stopped and
 // sent its error on done; an error, or no stop within timeout, fails the
 // test.
@@ -218,17 +239,7 @@ func TestPipelineListPaginatesInIDOrder(t *testing.T) {
 		if pages > 100 {
 			t.Fatal("pagination does not end")
 		}
-		status, body := p.client.Get(t, p.client.Base+"/customers?limit=7&after="+after)
-		if status != http.StatusOK {
-			t.Fatalf("list: status %d: %s", status, body)
-		}
-		var page struct {
-			Customers []processor.Customer `json:"customers"`
-			Next      string               `json:"next"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			t.Fatalf("list: %v", err)
-		}
+		page := p.listPage(t, after, 7)
 		if len(page.Customers) > 7 {
 			t.Fatalf("page of %d customers exceeds limit 7", len(page.Customers))
 		}
