@@ -82,6 +82,11 @@ type Config struct {
 	// limits.go).
 	MaxWatchersPerClient int
 	MaxWaitersPerClient  int
+	// MaxConnections and MaxConnectionsPerClient bound the open
+	// connections, idle ones included (see connlimit.go); 0 per client
+	// leaves clients bounded by the total alone.
+	MaxConnections          int
+	MaxConnectionsPerClient int
 	// BodyReadTimeout bounds reading one request body.
 	BodyReadTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers, so that a
@@ -113,7 +118,8 @@ func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
 		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second,
 		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second,
-		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		MaxConnections: 10000, MaxConnectionsPerClient: 1024}
 }
 
 // Validate reports a configuration that cannot work.
@@ -129,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWaiters < 0 || c.MaxWatchersPerClient < 0 || c.MaxWaitersPerClient < 0 || c.BodyReadTimeout <= 0 {
 		return errors.New("request limits must not be negative, and the body read timeout must be positive")
+	}
+	if c.MaxConnections <= 0 || c.MaxConnectionsPerClient < 0 {
+		return errors.New("the connection bound must be positive, and the per-client one not negative")
 	}
 	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		return errors.New("the header read timeout, idle timeout and header size bound must be positive")
@@ -158,6 +167,7 @@ type Server struct {
 	routes     []Route
 	handler    http.Handler
 	listener   net.Listener
+	conns      *connLimit
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
@@ -176,6 +186,9 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient)}
 	m, err := newMetrics(reg, s.watchers.open, s.waiters.open, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
+		return nil, err
+	}
+	if s.conns, err = newConnLimit(cfg, reg); err != nil {
 		return nil, err
 	}
 	routes := []route{
@@ -223,7 +236,7 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.listener = l
+	s.listener = s.conns.wrap(l)
 	return l.Addr(), nil
 }
 
