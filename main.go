@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "produce":
 		err = produce(ctx, args[1:], stdin, stdout, stderr)
 	case "rebuild":
-		err = rebuild(ctx, args[1:], stdout, stderr)
+		err = runRebuild(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], stdout, stderr)
 	case "bench":

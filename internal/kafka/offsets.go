@@ -18,6 +18,9 @@ type Offsets struct {
 func NewOffsets(cfg Config) (*Offsets, error) {
 	sc := cfg.Sarama()
 	sc.ClientID = cfg.ClientID + "-offsets"
+	// Reading offsets must never create a topic, for example a mistyped
+	// --events-topic, as a side effect of a metadata request.
+	sc.Metadata.AllowAutoTopicCreation = false
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect offsets reader: %w", err)
