@@ -13,16 +13,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/store"
-	"github.com/eventfold/eventfold/processor"
-	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
-	"github.com/eventfold/eventfold/web/ui"
 )
 
 // commonFlags are the flags that say where Kafka and the topics are.
@@ -164,27 +161,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopBroker()
 
-	topics := common.topics()
-	partitions, err := kafka.Setup(ctx, kc, topics)
-	if err != nil {
-		return fmt.Errorf("failed to set up topics: %w", err)
-	}
-	log.Info("topics ready", "events", topics.Events, "table", topics.Table(), "dlq", topics.DeadLetter(), "partitions", partitions)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log,
-		StorageDir: filepath.Join(common.dataDir, "processor", topics.Group), StorageBuffer: storageBufferMiB << 20}, reg)
-	if err != nil {
-		return err
-	}
-	view, err := views.New(views.Config{Kafka: kc, Topics: topics, StorageDir: filepath.Join(common.dataDir, "view", topics.Group),
-		StorageBuffer: storageBufferMiB << 20, Logger: log}, reg)
-	if err != nil {
-		return err
-	}
 	webCfg := web.DefaultConfig()
-	webCfg.Addr, webCfg.MaxWait, webCfg.Logger = httpAddr, maxWait, log
+	webCfg.Addr, webCfg.MaxWait = httpAddr, maxWait
 	webCfg.TLSCertFile, webCfg.TLSKeyFile = tlsCert, tlsKey
 	webCfg.MaxWatchers, webCfg.MaxWatchersPerClient = limits.MaxWatchers, limits.MaxWatchersPerClient
 	webCfg.MaxWaiters, webCfg.MaxWaitersPerClient = limits.MaxWaiters, limits.MaxWaitersPerClient
@@ -195,37 +173,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if webCfg.WriteTokens, err = readTokens(writeTokenFile); err != nil {
 		return err
 	}
-	offsets, err := kafka.NewOffsets(kc)
+	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir,
+		StorageBuffer: storageBufferMiB << 20, Web: webCfg, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
-		return err
-	}
-	defer offsets.Close()
-	reg.MustRegister(buildInfo())
-	reg.MustRegister(kafka.LagCollectors(offsets, topics, view.Positions)...)
-	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
-	if err != nil {
-		return err
-	}
-	defer publisher.Close()
-	reader, err := kafka.NewOffsetReader(kc, topics.Events)
-	if err != nil {
-		return err
-	}
-	defer reader.Close()
-	checks := []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}}
-	server, err := web.New(webCfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(), Checks: checks,
-		Pages: ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, ReadTokens: webCfg.ReadTokens, WriteTokens: webCfg.WriteTokens, Logger: log})}, reg, reg)
-	if err != nil {
-		return err
-	}
-	if _, err := server.Listen(); err != nil {
 		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return proc.Run(gctx) })
-	g.Go(func() error { return view.Run(gctx) })
-	g.Go(func() error { return server.Run(gctx) })
+	g.Go(func() error { return svc.Run(gctx) })
 	if pprofAddr != "" {
 		g.Go(func() error { return runDebugServer(gctx, pprofAddr, log) })
 	}

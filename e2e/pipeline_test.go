@@ -8,22 +8,19 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/testkit"
 	"github.com/eventfold/eventfold/processor"
-	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
-	"github.com/eventfold/eventfold/web/ui"
 )
 
 // pipeline is the whole service in one test process, on kfake.
@@ -87,73 +84,28 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
-	ctx, cancel := context.WithCancel(context.Background())
-	partitions, err := kafka.Setup(ctx, kc, topics)
-	if err != nil {
-		cancel()
-		t.Fatalf("failed to set up topics: %v", err)
-	}
-	reg := prometheus.NewRegistry()
-	var procDir, viewDir string
-	if storageDir != "" {
-		procDir, viewDir = filepath.Join(storageDir, "processor"), filepath.Join(storageDir, "view")
-	}
-	proc, err := processor.New(processor.Config{Kafka: kc, Topics: topics, Partitions: partitions, Logger: log, RestartBackoff: 200 * time.Millisecond,
-		StorageDir: procDir}, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	view, err := views.New(views.Config{Kafka: kc, Topics: topics, Logger: log, RestartBackoff: 200 * time.Millisecond,
-		StorageDir: viewDir}, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := web.DefaultConfig()
-	cfg.Addr, cfg.Logger = "127.0.0.1:0", log
+	cfg.Addr = "127.0.0.1:0"
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	offsets, err := kafka.NewOffsets(kc)
+	// The service as serve assembles it, HTTP server included.
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: topics, DataDir: storageDir, Web: cfg, Logger: log,
+		RestartBackoff: 200 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		t.Fatalf("failed to assemble the service: %v", err)
 	}
-	t.Cleanup(func() { offsets.Close() })
-	reg.MustRegister(kafka.LagCollectors(offsets, topics, view.Positions)...)
-	publisher, err := kafka.NewPublisher(kc, topics.Events, processor.NewMurmur2Hasher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { publisher.Close() })
-	reader, err := kafka.NewOffsetReader(kc, topics.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reader.Close() })
-	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(),
-		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}},
-		Pages:  ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, ReadTokens: cfg.ReadTokens, WriteTokens: cfg.WriteTokens, Logger: log})}, reg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The HTTP server is the one serve runs, with its timeouts and header
-	// bound, not an httptest wrapper of its handler.
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return proc.Run(gctx) })
-	g.Go(func() error { return view.Run(gctx) })
-	g.Go(func() error { return srv.Run(gctx) })
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		done := make(chan error, 1)
-		go func() { done <- g.Wait() }()
 		awaitStopped(t, "pipeline", done, 20*time.Second)
 	})
-	p := &pipeline{broker: broker, topics: topics, reg: reg, client: testkit.NewClient("http://" + addr.String()), handler: srv.Handler()}
+	p := &pipeline{broker: broker, topics: topics, reg: svc.Registry, client: testkit.NewClient("http://" + svc.Addr().String()),
+		handler: svc.Server.Handler(), routes: svc.Server.Routes()}
 	p.client.WaitReady(t, 30*time.Second)
-	p.routes = srv.Routes()
 	return p
 }
 

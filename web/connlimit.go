@@ -42,7 +42,9 @@ func newConnLimit(cfg Config, reg prometheus.Registerer) (*connLimit, error) {
 }
 
 // wrap returns ln with its accepted connections counted against l.
-func (l *connLimit) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, limit: l} }
+func (l *connLimit) wrap(ln net.Listener) net.Listener {
+	return &limitedListener{Listener: ln, limit: l}
+}
 
 type limitedListener struct {
 	net.Listener

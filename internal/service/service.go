@@ -1,0 +1,194 @@
+// Package service assembles eventfold: the topics, the processor that
+// folds the events topic into the table, the view that serves it, the
+// history reader, the publisher of HTTP writes, the HTTP server with the
+// web page, and the metrics of them all.
+//
+// It is the one wiring of the product. `eventfold serve` is flag parsing
+// plus New and Run; the bench and the end-to-end tests call the same two,
+// so that what they measure and test is what ships.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/views"
+	"github.com/eventfold/eventfold/web"
+	"github.com/eventfold/eventfold/web/ui"
+)
+
+// Config configures the service.
+type Config struct {
+	Kafka  kafka.Config
+	Topics kafka.Topics
+	// DataDir holds the view's storage (view/<group>) and the processor's
+	// scratch copy of the table (processor/<group>). Empty keeps both in
+	// memory, for tests.
+	DataDir string
+	// StorageBuffer is the bytes of table writes the processor and the
+	// view each hold in memory before writing them to leveldb; 0 means
+	// their default.
+	StorageBuffer int
+	// RestartBackoff is the pause before the processor or the view is
+	// rebuilt after a failure; 0 means their default.
+	RestartBackoff time.Duration
+	// Web configures the HTTP server; its Logger is the service's.
+	Web web.Config
+	// Collectors are further metrics to register, such as build info.
+	Collectors []prometheus.Collector
+	// ExtraPages are handlers mounted beside the API and the web page,
+	// such as the bench's baseline route.
+	ExtraPages []web.Page
+	Logger     *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("failed to validate kafka config: %w", err)
+	}
+	if c.Topics.Events == "" || c.Topics.Group == "" {
+		return errors.New("no events topic or group")
+	}
+	if c.StorageBuffer < 0 {
+		return fmt.Errorf("storage buffer %d must not be negative", c.StorageBuffer)
+	}
+	if err := c.Web.Validate(); err != nil {
+		return fmt.Errorf("failed to validate web config: %w", err)
+	}
+	return nil
+}
+
+// Service is eventfold, assembled and not yet running.
+type Service struct {
+	Processor *processor.Processor
+	View      *views.View
+	Server    *web.Server
+	// Registry holds every metric the service exports at /metrics.
+	Registry *prometheus.Registry
+	// Partitions is the partition count of the events topic.
+	Partitions int32
+
+	log     *slog.Logger
+	closers []func() error
+}
+
+// New sets up the topics (creating them, or checking the existing ones),
+// builds every part and binds the HTTP listen address. Close releases
+// what it opened when Run is never called.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("failed to validate service config: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	partitions, err := kafka.Setup(ctx, cfg.Kafka, cfg.Topics)
+	if err != nil {
+		return nil, fmt.Errorf("failed to set up topics: %w", err)
+	}
+	topics := cfg.Topics
+	log.Info("topics ready", "events", topics.Events, "table", topics.Table(), "dlq", topics.DeadLetter(), "partitions", partitions)
+
+	s := &Service{Registry: prometheus.NewRegistry(), Partitions: partitions, log: log}
+	if err := s.build(cfg, partitions); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) build(cfg Config, partitions int32) error {
+	topics, reg := cfg.Topics, s.Registry
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cfg.Collectors...)
+	var procDir, viewDir string
+	if cfg.DataDir != "" {
+		procDir, viewDir = filepath.Join(cfg.DataDir, "processor", topics.Group), filepath.Join(cfg.DataDir, "view", topics.Group)
+	}
+	var err error
+	s.Processor, err = processor.New(processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
+		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer}, reg)
+	if err != nil {
+		return err
+	}
+	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
+		RestartBackoff: cfg.RestartBackoff, Logger: s.log}, reg)
+	if err != nil {
+		return err
+	}
+	offsets, err := kafka.NewOffsets(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, offsets.Close)
+	reg.MustRegister(kafka.LagCollectors(offsets, topics, s.View.Positions)...)
+	publisher, err := kafka.NewPublisher(cfg.Kafka, topics.Events, processor.NewMurmur2Hasher)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, publisher.Close)
+	reader, err := kafka.NewOffsetReader(cfg.Kafka, topics.Events)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, reader.Close)
+
+	webCfg := cfg.Web
+	webCfg.Logger = s.log
+	checks := []web.Check{{Name: "view_recovered", Ready: s.View.Recovered}, {Name: "processor_running", Ready: s.Processor.Ready}}
+	pages := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
+		ReadTokens: webCfg.ReadTokens, WriteTokens: webCfg.WriteTokens, Logger: s.log})
+	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
+		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...)}, reg, reg)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Server.Listen(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Addr is the HTTP server's bound address.
+func (s *Service) Addr() net.Addr {
+	addr, _ := s.Server.Listen() // bound by New: returns the listener's address
+	return addr
+}
+
+// Run runs the processor, the view and the HTTP server until ctx is
+// cancelled or one of them fails, then stops them all and releases the
+// Kafka clients. It returns nil after a cancel.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Processor.Run(gctx) })
+	g.Go(func() error { return s.View.Run(gctx) })
+	g.Go(func() error { return s.Server.Run(gctx) })
+	return g.Wait()
+}
+
+// Close releases the Kafka clients of the history reader, the publisher
+// and the lag metrics. Run calls it on its way out.
+func (s *Service) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
