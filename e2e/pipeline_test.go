@@ -132,7 +132,7 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 	t.Cleanup(func() { reader.Close() })
 	srv, err := web.New(cfg, web.Deps{Lookups: view, Publisher: publisher, History: views.NewHistory(reader, partitions), Subscriber: view.Hub(),
 		Checks: []web.Check{{Name: "view_recovered", Ready: view.Recovered}, {Name: "processor_running", Ready: proc.Ready}},
-		Pages:  ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, ReadTokens: cfg.ReadTokens, WriteTokens: cfg.WriteTokens, Logger: log})}, reg, reg)
+		Pages:  ui.Pages(ui.Config{Kafka: kc, Topics: topics, Processor: proc, View: view, Logger: log})}, reg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
