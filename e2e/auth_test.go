@@ -154,27 +154,30 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 		name, method, path string
 		header             string // the whole Authorization header
 		status             int
+		fetchSite          string // Sec-Fetch-Site, sent when set
 	}{
-		{"lower-case scheme", "GET", "/customers/" + authCustomer, "bearer " + readToken, 200},
-		{"spaces around the token", "GET", "/customers/" + authCustomer, "Bearer   " + readToken + "  ", 200},
-		{"empty bearer", "GET", "/customers/" + authCustomer, "Bearer ", 401},
-		{"bearer without a token", "GET", "/customers/" + authCustomer, "Bearer", 401},
-		{"basic scheme with the token", "GET", "/customers/" + authCustomer, "Basic " + readToken, 401},
-		{"token without a scheme", "GET", "/customers/" + authCustomer, readToken, 401},
-		{"a prefix of the token", "GET", "/customers/" + authCustomer, "Bearer " + readToken[:16], 403},
-		{"the token and more", "GET", "/customers/" + authCustomer, "Bearer " + readToken + "x", 403},
-		{"the token inside another", "GET", "/customers/" + authCustomer, "Bearer x" + readToken, 403},
-		{"HEAD is a read", "HEAD", "/customers/" + authCustomer, "", 401},
-		{"OPTIONS reaches no handler", "OPTIONS", "/customers/" + authCustomer + "/events", "", 405},
-		{"PUT reaches no handler", "PUT", "/customers/" + authCustomer + "/events", "", 405},
-		{"dot segments are redirected, not served", "GET", "/customers/x/../" + authCustomer, "", 307},
-		{"encoded dot segments match no route", "GET", "/customers/x/%2e%2e/" + authCustomer, "", 404},
-		{"double slash", "GET", "//customers/" + authCustomer, "", 307},
-		{"goka without its slash", "GET", "/goka", "", 307},
-		{"goka through dot segments", "GET", "/ui/../goka/query/", "", 307},
-		{"a redirected POST", "POST", "/customers/x/../" + authCustomer + "/events", "", 307},
-		{"dead letters below the static files", "GET", "/ui/api/dead-letters/", "", 404},
-		{"an encoded slash in the id", "GET", "/customers/" + authCustomer + "%2Fevents", "", 401},
+		{"lower-case scheme", "GET", "/customers/" + authCustomer, "bearer " + readToken, 200, ""},
+		{"spaces around the token", "GET", "/customers/" + authCustomer, "Bearer   " + readToken + "  ", 200, ""},
+		{"empty bearer", "GET", "/customers/" + authCustomer, "Bearer ", 401, ""},
+		{"bearer without a token", "GET", "/customers/" + authCustomer, "Bearer", 401, ""},
+		{"basic scheme with the token", "GET", "/customers/" + authCustomer, "Basic " + readToken, 401, ""},
+		{"token without a scheme", "GET", "/customers/" + authCustomer, readToken, 401, ""},
+		{"a prefix of the token", "GET", "/customers/" + authCustomer, "Bearer " + readToken[:16], 403, ""},
+		{"the token and more", "GET", "/customers/" + authCustomer, "Bearer " + readToken + "x", 403, ""},
+		{"the token inside another", "GET", "/customers/" + authCustomer, "Bearer x" + readToken, 403, ""},
+		{"HEAD is a read", "HEAD", "/customers/" + authCustomer, "", 401, ""},
+		{"OPTIONS reaches no handler", "OPTIONS", "/customers/" + authCustomer + "/events", "", 405, ""},
+		{"PUT reaches no handler", "PUT", "/customers/" + authCustomer + "/events", "", 405, ""},
+		{"dot segments are redirected, not served", "GET", "/customers/x/../" + authCustomer, "", 307, ""},
+		{"encoded dot segments match no route", "GET", "/customers/x/%2e%2e/" + authCustomer, "", 404, ""},
+		{"double slash", "GET", "//customers/" + authCustomer, "", 307, ""},
+		{"goka without its slash", "GET", "/goka", "", 307, ""},
+		{"goka through dot segments", "GET", "/ui/../goka/query/", "", 307, ""},
+		{"a redirected POST", "POST", "/customers/x/../" + authCustomer + "/events", "", 307, ""},
+		{"dead letters below the static files", "GET", "/ui/api/dead-letters/", "", 404, ""},
+		{"an encoded slash in the id", "GET", "/customers/" + authCustomer + "%2Fevents", "", 401, ""},
+		{"a cross-site write with the write token", "POST", "/customers/auth-x/events", "Bearer " + writeToken, 403, "cross-site"},
+		{"a same-origin write with the write token, not JSON", "POST", "/customers/auth-x/events", "Bearer " + writeToken, 415, "same-origin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +187,9 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 			}
 			if tt.header != "" {
 				req.Header.Set("Authorization", tt.header)
+			}
+			if tt.fetchSite != "" {
+				req.Header.Set("Sec-Fetch-Site", tt.fetchSite)
 			}
 			resp, err := noRedirects(p.client.HTTP).Do(req)
 			if err != nil {
