@@ -128,7 +128,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	common.register(fs)
 	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
-	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty leaves writes open (and needs --read-token-file empty too)")
+	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty, with --read-token-file empty too, leaves writes open")
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open; needs --write-token-file")
 	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
 	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
