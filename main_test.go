@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,6 +47,40 @@ func TestRunCommandLine(t *testing.T) {
 			}
 			if !strings.Contains(out, tt.contains) {
 				t.Errorf("output does not contain %q:\n%s", tt.contains, out)
+			}
+		})
+	}
+}
+
+// TestServeRefusesReadTokensWithoutWriteTokens: guarded reads beside
+// writes that no token could make are refused at start, with the reason,
+// before anything connects.
+func TestServeRefusesReadTokensWithoutWriteTokens(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# readers\nread-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		contains string
+	}{
+		{"flag", []string{"serve", "--read-token-file", tokens}, nil, "--read-token-file without --write-token-file"},
+		{"environment", []string{"serve"}, map[string]string{"EVENTFOLD_READ_TOKEN_FILE": tokens}, "--read-token-file without --write-token-file"},
+		{"empty write token file", []string{"serve", "--read-token-file", tokens, "--write-token-file", os.DevNull}, nil, "holds no token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			// An address nothing listens on: a start that went past the
+			// check would fail differently.
+			code := run(context.Background(), append(tt.args, "--brokers", "127.0.0.1:1"), strings.NewReader(""), &stdout, &stderr)
+			if out := stdout.String() + stderr.String(); code != 2 || !strings.Contains(out, tt.contains) {
+				t.Errorf("exit code %d, want 2, with %q in:\n%s", code, tt.contains, out)
 			}
 		})
 	}

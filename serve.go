@@ -125,8 +125,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	common.register(fs)
 	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
-	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty leaves writes open")
-	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open")
+	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty, with --read-token-file empty too, leaves writes open")
+	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open; needs --write-token-file")
 	fs.stringVar(&tlsCert, "http-tls-cert", "", "PEM certificate file: serve HTTPS (with --http-tls-key)")
 	fs.stringVar(&tlsKey, "http-tls-key", "", "PEM private key file of --http-tls-cert")
 	fs.intVar(&storageBufferMiB, "storage-buffer-mib", store.DefaultBuffer>>20, "MiB of table writes the processor and the view each hold in memory before writing them to leveldb; more is faster to recover and uses more memory")
@@ -150,6 +150,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if storageBufferMiB < 1 || storageBufferMiB > 1<<14 {
 		return fmt.Errorf("%w: --storage-buffer-mib %d must be from 1 to 16384", errUsage, storageBufferMiB)
 	}
+	readers, writers, err := readTokenFiles(readTokenFile, writeTokenFile)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, common.logFormat, common.logLevel)
 	if err != nil {
 		return err
@@ -167,12 +171,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg.MaxWatchers, webCfg.MaxWatchersPerClient = limits.MaxWatchers, limits.MaxWatchersPerClient
 	webCfg.MaxWaiters, webCfg.MaxWaitersPerClient = limits.MaxWaiters, limits.MaxWaitersPerClient
 	webCfg.MaxConnections, webCfg.MaxConnectionsPerClient = limits.MaxConnections, limits.MaxConnectionsPerClient
-	if webCfg.ReadTokens, err = readTokens(readTokenFile); err != nil {
-		return err
-	}
-	if webCfg.WriteTokens, err = readTokens(writeTokenFile); err != nil {
-		return err
-	}
+	webCfg.ReadTokens, webCfg.WriteTokens = readers, writers
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir,
 		StorageBuffer: storageBufferMiB << 20, Web: webCfg, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
@@ -187,6 +186,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	err = g.Wait()
 	log.Info("eventfold stopped", "error", err)
 	return err
+}
+
+// readTokenFiles reads the read and the write tokens. Read tokens without
+// write tokens are refused: the server would then take no write at all
+// (a write needs a write token as soon as any token is set, so that
+// guarded reads never sit beside open writes), which is never what an
+// operator who guards reads means.
+func readTokenFiles(readPath, writePath string) (read, write []string, err error) {
+	if read, err = readTokens(readPath); err != nil {
+		return nil, nil, err
+	}
+	if write, err = readTokens(writePath); err != nil {
+		return nil, nil, err
+	}
+	if len(read) > 0 && len(write) == 0 {
+		return nil, nil, fmt.Errorf("%w: --read-token-file without --write-token-file: reads would need a token and no token could write; "+
+			"give --write-token-file too (the same file makes its tokens read and write)", errUsage)
+	}
+	return read, write, nil
 }
 
 // readTokens reads bearer tokens, one per line; blank lines and lines

@@ -55,6 +55,7 @@ func TestServeHTTPS(t *testing.T) {
 	}{{"", 401}, {"wrong-token-0123456789", 403}, {"write-token-0123456789", 201}} {
 		req, _ := http.NewRequest(http.MethodPost, client.Base+"/customers/tls-1/events",
 			strings.NewReader(`{"type":"customer.registered","data":{"name":"T","email":"t@example.com"}}`))
+		req.Header.Set("Content-Type", "application/json")
 		if tt.token != "" {
 			req.Header.Set("Authorization", "Bearer "+tt.token)
 		}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -343,7 +346,7 @@ func uiOpen(t *testing.T, chromium, base string) *uiBrowser {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE 127.0.0.2"), // 127.0.0.2: another site, for TestUIHostilePageCannotErase
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
@@ -529,4 +532,66 @@ func (b *uiBrowser) checkClean() {
 		b.t.Errorf("the page requested %s, outside the server", u)
 	}
 	b.problems, b.outside = nil, nil
+}
+
+// TestUIHostilePageCannotErase is the cross-site forgery in a real
+// browser: Chromium opens a page of another site (127.0.0.2) that posts a
+// text/plain form, then a no-cors fetch, to erase a customer of a server
+// whose writes are open. Before writes needed JSON from a same-origin
+// browser, the form answered 201 and erased the customer. Now the browser
+// gets 403 cross_origin, which shows it sent the cross-site headers, and
+// the customer stays.
+func TestUIHostilePageCannotErase(t *testing.T) {
+	chromium := uiChromium(t)
+	p := startAuthPipeline(t, nil, nil)
+	hostile := uiHostileSite(t, p.client.Base+"/customers/"+authCustomer+"/events")
+	b := uiOpen(t, chromium, p.client.Base)
+	b.step("a page of another site posts a form", func() {
+		b.do(chromedp.Navigate(hostile + "/form"))
+		b.wait("the service's answer to the form", `location.origin === `+uiJS(p.client.Base)+
+			` && document.body.textContent.includes('"error":"cross_origin"')`)
+	})
+	b.step("a page of another site fetches", func() {
+		b.do(chromedp.Navigate(hostile + "/fetch"))
+		b.wait("the fetch sent", `document.title === 'sent'`)
+	})
+	status, body := authCall(t, p, http.MethodGet, "/customers/"+authCustomer, "")
+	var c struct {
+		Version int64  `json:"version"`
+		Name    string `json:"name"`
+	}
+	if err := json.Unmarshal(body, &c); status != http.StatusOK || err != nil || c.Version != 1 || c.Name != "Ada" {
+		t.Fatalf("after the hostile page: %d %s, want the customer at version 1, not erased", status, body)
+	}
+}
+
+// uiHostileSite serves, on 127.0.0.2 (another site than the service's
+// 127.0.0.1), a page that posts a text/plain form to target as soon as it
+// loads (/form), and one that fetches it without CORS (/fetch).
+func uiHostileSite(t *testing.T, target string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("failed to listen on 127.0.0.2: %v", err)
+	}
+	pages := map[string]string{
+		"/form": `<form method="post" enctype="text/plain" action="` + target + `">` +
+			`<input name='{"type":"customer.erased","pad":"' value='"}'></form><script>document.forms[0].submit()</script>`,
+		"/fetch": `<script>fetch(` + uiJS(target) + `, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},` +
+			` body: '{"type":"customer.erased"}'}).finally(() => { document.title = "sent"; });</script>`,
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, "<!doctype html><title>hostile</title>"+page) // the browser went away; the test fails on its own
+	}))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -46,10 +46,12 @@ type Deps struct {
 	Pages []Page
 }
 
-// Page is a handler mounted at a ServeMux pattern, answering GET.
+// Page is a handler mounted at a ServeMux pattern, answering GET, behind
+// the API's token check for its Access (Read when left out).
 type Page struct {
 	Pattern string
 	Handler http.Handler
+	Access  Access
 }
 
 // Route describes one route of the API, for documentation and tests.
@@ -104,8 +106,8 @@ type Config struct {
 	// ReadTokens, when set, are the bearer tokens that may read; write
 	// tokens may read too. Empty leaves reads open.
 	ReadTokens []string
-	// WriteTokens, when set, are the bearer tokens that may append
-	// events. Empty leaves writes open.
+	// WriteTokens are the bearer tokens that may append events. Writes
+	// are open only when no token at all is set (see Write).
 	WriteTokens []string
 	// TLSCertFile and TLSKeyFile, when both set, serve HTTPS.
 	TLSCertFile string
@@ -165,6 +167,7 @@ type Server struct {
 	watchers   *slots
 	waiters    *slots
 	routes     []Route
+	origins    *http.CrossOriginProtection
 	handler    http.Handler
 	listener   net.Listener
 	conns      *connLimit
@@ -183,7 +186,8 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		return nil, errors.New("web server needs lookups")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
-		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient)}
+		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
+		origins: http.NewCrossOriginProtection()}
 	m, err := newMetrics(reg, s.watchers.open, s.waiters.open, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
 		return nil, err
@@ -192,19 +196,19 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		return nil, err
 	}
 	routes := []route{
-		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.getCustomer)}},
+		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.getCustomer)}},
 		{"/customers/{id}/events", map[string]http.HandlerFunc{
-			http.MethodPost: s.authorize(write, s.appendEvent), http.MethodGet: s.authorize(read, s.listEvents)}},
-		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.listCustomers)}},
-		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.watchCustomer)}},
-		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(read, s.watchAll)}},
+			http.MethodPost: s.authorize(Write, s.appendEvent), http.MethodGet: s.authorize(Read, s.listEvents)}},
+		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},
+		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchCustomer)}},
+		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
 		{"/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 	}
 	for _, p := range deps.Pages {
-		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: p.Handler.ServeHTTP}})
+		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: s.authorize(p.Access, p.Handler.ServeHTTP)}})
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {

@@ -57,6 +57,11 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "read_only", "this server does not accept writes")
 		return
 	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send Content-Type: application/json (or application/cloudevents+json), in UTF-8")
+		return
+	}
 	wait, err := s.parseWait(r.URL.Query().Get("wait"), defaultWriteWait)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())

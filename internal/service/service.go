@@ -150,7 +150,7 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	webCfg.Logger = s.log
 	checks := []web.Check{{Name: "view_recovered", Ready: s.View.Recovered}, {Name: "processor_running", Ready: s.Processor.Ready}}
 	pages := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
-		ReadTokens: webCfg.ReadTokens, WriteTokens: webCfg.WriteTokens, Logger: s.log})
+		Logger: s.log})
 	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
 		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...)}, reg, reg)
 	if err != nil {

@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -46,13 +45,7 @@ type Config struct {
 	// Processor and View are shown on goka's pages; nil leaves them out.
 	Processor Processor
 	View      View
-	// ReadTokens and WriteTokens are the server's bearer tokens. When read
-	// tokens are set, the handlers that show records (dead letters, goka's
-	// pages) need one of either, as the API's reads do. The page itself
-	// and its static files stay open, like /readyz: they hold no data.
-	ReadTokens  []string
-	WriteTokens []string
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Pages returns the handlers of the web page, to mount with web.Deps:
@@ -62,18 +55,22 @@ type Config struct {
 //	/ui/api/dead-letters   the latest dead-letter records, as JSON
 //	/goka/                 goka's monitor and query pages
 //	/goka/assets/          the scripts and styles of goka's pages
+//
+// The server checks tokens as for its own routes: the handlers that show
+// records (dead letters with their raw values, goka's pages with the
+// table's entries) are reads, while the page and the static files stay
+// open, like /readyz, since they hold no data.
 func Pages(cfg Config) []web.Page {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	assets := newAssets(static, "static", "/ui/")
-	guard := newGuard(cfg.ReadTokens, cfg.WriteTokens)
 	return []web.Page{
-		{Pattern: "/{$}", Handler: assets.page("index.html")},
-		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets)},
-		{Pattern: "/ui/api/dead-letters", Handler: guard.protect(newDeadLetters(cfg.Kafka, cfg.Topics.DeadLetter(), cfg.Logger))},
-		{Pattern: "/goka/", Handler: guard.protect(newGokaPages(cfg))},
-		{Pattern: gokaAssetsBase, Handler: http.StripPrefix(gokaAssetsBase, newAssets(gokaAssetFiles, "gokaassets", gokaAssetsBase))},
+		{Pattern: "/{$}", Handler: assets.page("index.html"), Access: web.Open},
+		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets), Access: web.Open},
+		{Pattern: "/ui/api/dead-letters", Handler: newDeadLetters(cfg.Kafka, cfg.Topics.DeadLetter(), cfg.Logger), Access: web.Read},
+		{Pattern: "/goka/", Handler: newGokaPages(cfg), Access: web.Read},
+		{Pattern: gokaAssetsBase, Handler: http.StripPrefix(gokaAssetsBase, newAssets(gokaAssetFiles, "gokaassets", gokaAssetsBase)), Access: web.Open},
 	}
 }
 
@@ -164,41 +161,6 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 		h.Set("X-Frame-Options", "DENY")
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
-}
-
-// guard asks for a bearer token on the handlers that show records, with
-// the API's rule: when read tokens are set, a read or write token reads.
-type guard struct {
-	tokens []string
-}
-
-func newGuard(read, write []string) guard {
-	if len(read) == 0 {
-		return guard{}
-	}
-	return guard{tokens: append(append([]string{}, read...), write...)}
-}
-
-func (g guard) protect(next http.Handler) http.Handler {
-	if len(g.tokens) == 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="eventfold"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>")
-			return
-		}
-		for _, t := range g.tokens {
-			if subtle.ConstantTimeCompare([]byte(token), []byte(t)) == 1 {
-				next.ServeHTTP(w, r)
-				return
-			}
-		}
-		writeError(w, http.StatusForbidden, "forbidden", "the token does not grant this access")
-	})
 }
 
 // writeError answers with the API's error body.
