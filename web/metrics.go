@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 type metrics struct {
@@ -107,3 +109,22 @@ func (r *statusRecorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// metricsHandler serves the gatherer's metrics. A collector that cannot
+// read Kafka (the lag gauges, while a broker is away or before a group's
+// first commit) leaves its metric out and is logged; the rest of the
+// scrape is served, rather than a 500 that would hide every metric.
+func metricsHandler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slogPrinter{log},
+	})
+}
+
+// slogPrinter is promhttp's error log on slog, at debug level: a missing
+// lag reading repeats at every scrape while Kafka is away.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) {
+	p.log.Debug("metrics scrape incomplete", "error", fmt.Sprint(v...))
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventfold/eventfold/processor"
 )
@@ -204,7 +203,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
-		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: metricsHandler(gatherer, s.log).ServeHTTP}},
 		{"/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 	}
 	for _, p := range deps.Pages {

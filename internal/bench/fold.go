@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime/pprof"
 	"time"
 )
@@ -88,13 +87,7 @@ func runFold(ctx context.Context, cl *cluster, svc *service, events *Events, sto
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	storageDir := ""
-	if storage == StorageLevelDB {
-		storageDir = filepath.Join(cl.tmp, "processor-"+svc.topics.Group)
-	}
-	if err := svc.startProcessor(storageDir); err != nil {
-		return nil, err
-	}
+	svc.startProcessor()
 	first, last, cpu, busy, err := awaitFold(ctx, cl, svc, float64(events.Len()))
 	if err != nil {
 		return nil, err
@@ -143,7 +136,7 @@ func awaitFold(ctx context.Context, cl *cluster, svc *service, want float64) (fi
 		if decided, writes, _, err = svc.counters(); err != nil {
 			return first, last, 0, 0, err
 		}
-		if first.IsZero() && (decided > 0 || svc.proc.Ready()) {
+		if first.IsZero() && (decided > 0 || svc.proc().Ready()) {
 			first, cpuAtFirst, busyAtFirst = time.Now(), cpuTime(), machineBusy()
 		}
 	}

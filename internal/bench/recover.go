@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -88,15 +87,12 @@ func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Write
 		return nil, err
 	}
 	progress("recovering a fresh leveldb view")
-	view, err := svc.newView(filepath.Join(cl.tmp, "view-"+svc.topics.Group))
-	if err != nil {
-		return nil, err
-	}
+	view := svc.view()
 	stop, err := startProfile(profile)
 	if err != nil {
 		return nil, err
 	}
-	r.LevelDB, err = recoverView(ctx, view, records, func() { svc.startView(view) })
+	r.LevelDB, err = recoverView(ctx, view, records, svc.startView)
 	stop()
 	if err != nil {
 		return nil, err

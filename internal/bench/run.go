@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -50,8 +48,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			ProcessorStorage: cfg.ProcessorStorage},
 	}
 	progress("setting up topics", "broker", cl.label, "events_topic", topics.Events, "group", topics.Group)
-	partitions, err := kafka.Setup(ctx, cl.kc, topics)
-	if err != nil {
+	if _, err := kafka.Setup(ctx, cl.kc, topics); err != nil {
 		return nil, fmt.Errorf("failed to set up topics: %w", err)
 	}
 	if cl.kind == BrokerExternal && !cfg.KeepTopics {
@@ -63,7 +60,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}()
 	}
-	svc := newService(ctx, cl.kc, topics, partitions, cfg.Logger)
+	fixed := &fixedRoute{}
+	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, fixed, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -71,7 +72,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}()
 
-	if err := r.measure(ctx, cfg, cl, svc, mem, progress); err != nil {
+	if err := r.measure(ctx, cfg, cl, svc, fixed, mem, progress); err != nil {
 		return nil, err
 	}
 	stopped = true
@@ -91,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // measure runs the scenarios on the in-process service: the fold always,
 // since the others need its table, then the rest as configured.
-func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, mem *sampler, progress func(string, ...any)) error {
+func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, fixed *fixedRoute, mem *sampler, progress func(string, ...any)) error {
 	end := mem.window()
 	progress("generating events", "events", cfg.Events, "customers", cfg.Customers)
 	events := GenerateEvents(cfg.Seed, cfg.Customers, cfg.Events)
@@ -114,22 +115,14 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 		}
 		r.Recover.Usage = end()
 	} else {
-		view, err := svc.newView(filepath.Join(cl.tmp, "view-"+svc.topics.Group))
-		if err != nil {
-			return err
-		}
-		svc.startView(view)
-		if _, err := recoverView(ctx, view, 0, func() {}); err != nil {
+		if _, err := recoverView(ctx, svc.view(), 0, svc.startView); err != nil {
 			return err
 		}
 	}
 	if !cfg.runs(ScenarioLookup) && !cfg.runs(ScenarioWrite) {
 		return nil
 	}
-	fixed := &fixedRoute{}
-	if err := svc.startHTTP(map[string]http.Handler{fixedPath: fixed}); err != nil {
-		return err
-	}
+	svc.startHTTP()
 	if cfg.runs(ScenarioLookup) {
 		progress("loading GET /customers/{id} and the fixed baseline", "clients", cfg.Clients, "duration", cfg.Duration)
 		end := mem.window()

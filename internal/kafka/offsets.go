@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -61,10 +62,17 @@ func (o *Offsets) Committed(group, topic string) (map[int32]int64, error) {
 		return nil, fmt.Errorf("failed to list partitions of %s: %w", topic, err)
 	}
 	resp, err := o.admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: partitions})
+	out := make(map[int32]int64, len(partitions))
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		// kfake's answer for a group that never committed; Kafka's is -1.
+		for _, p := range partitions {
+			out[p] = -1
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to read offsets of group %s: %w", group, err)
 	}
-	out := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {
 		out[p] = -1
 		if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError {

@@ -36,6 +36,9 @@ type Config struct {
 	// scratch copy of the table (processor/<group>). Empty keeps both in
 	// memory, for tests.
 	DataDir string
+	// ProcessorInMemory keeps the processor's scratch copy in memory even
+	// with a DataDir: the bench compares it with leveldb.
+	ProcessorInMemory bool
 	// StorageBuffer is the bytes of table writes the processor and the
 	// view each hold in memory before writing them to leveldb; 0 means
 	// their default.
@@ -117,6 +120,9 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	var procDir, viewDir string
 	if cfg.DataDir != "" {
 		procDir, viewDir = filepath.Join(cfg.DataDir, "processor", topics.Group), filepath.Join(cfg.DataDir, "view", topics.Group)
+	}
+	if cfg.ProcessorInMemory {
+		procDir = ""
 	}
 	var err error
 	s.Processor, err = processor.New(processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
