@@ -160,3 +160,4 @@ func TestHTTPServerBoundsConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
