@@ -228,9 +228,13 @@ func tableTopicConfig(t kafka.Topics) *goka.TopicManagerConfig {
 func (p *Processor) fold(ctx goka.Context, msg any) {
 	start := time.Now()
 	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
-	var state Customer
-	if v, ok := ctx.Value().(*Customer); ok && v != nil {
-		state = *v
+	// The state is read only for a record that decodes, as goka fails
+	// the processor when its storage cannot be read.
+	state := func() (c Customer) {
+		if v, ok := ctx.Value().(*Customer); ok && v != nil {
+			c = *v
+		}
+		return c
 	}
 	v := decide(state, input{key: ctx.Key(), value: value, partition: ctx.Partition(),
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions)
@@ -272,9 +276,10 @@ type verdict struct {
 }
 
 // decide is the processor's step on one record of a customer whose state
-// is state, without goka: decode, check the partition, apply, and check
-// the size of what would be written. The fuzz tests run it as fold does.
-func decide(state Customer, r input, partitions int32) verdict {
+// state returns, without goka: decode, check the partition, apply, and
+// check the size of what would be written. The fuzz tests run it as fold
+// does.
+func decide(state func() Customer, r input, partitions int32) verdict {
 	ev, err := Decode(r.key, r.value)
 	if err != nil {
 		return verdict{deadLetter: ReasonMalformed, cause: err}
@@ -289,7 +294,7 @@ func decide(state Customer, r input, partitions int32) verdict {
 		// same time and the fold stays deterministic.
 		ev.Time = r.timestamp.UTC()
 	}
-	next, d := Apply(state, ev)
+	next, d := Apply(state(), ev)
 	if d.Outcome == Duplicate {
 		return verdict{event: ev, decision: d}
 	}
