@@ -46,7 +46,7 @@ func TestBinaryKcatSampleMatchesReferenceFold(t *testing.T) {
 				problems = append(problems, fmt.Sprintf("eventfold_events_rejected_total{reason=%q} = %v, want %d", reason, got, want))
 			}
 		}
-		for _, reason := range []string{processor.ReasonMalformed, processor.ReasonWrongPartition} {
+		for _, reason := range processor.DeadLetterReasons {
 			if got := m.get(t, "eventfold_dlq_records_total", "reason", reason); got != 0 {
 				problems = append(problems, fmt.Sprintf("eventfold_dlq_records_total{reason=%q} = %v, want 0", reason, got))
 			}

@@ -160,4 +160,3 @@ func TestHTTPServerBoundsConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

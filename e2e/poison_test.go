@@ -228,6 +228,8 @@ func poiKinds() []poiKind {
 		{name: "specversion 1.0 as number", value: poiChange(`"specversion":"1.0"`, `"specversion":1.0`), errHas: "specversion must be a string"},
 		{name: "id empty", value: poiChange(`"id":"{ID}"`, `"id":"","x":"{ID}"`), errHas: "id must not be empty"},
 		{name: "source missing", value: poiChange(`"source":"/poison",`, `"x":"{ID}",`), errHas: "source is required"},
+		{name: "id over 256 bytes", value: poiChange(`"id":"{ID}"`, `"id":"{ID}`+strings.Repeat("i", processor.MaxIDBytes+1)+`"`), errHas: "exceeds the 256-byte limit"},
+		{name: "source over 1024 bytes", value: poiChange(`"source":"/poison"`, `"source":"/`+strings.Repeat("s", processor.MaxSourceBytes)+`"`), errHas: "exceeds the 1024-byte limit"},
 		{name: "type missing", value: poiChange(`"type":"customer.renamed",`, ``), errHas: "type is required"},
 		{name: "unknown type", value: poiChange(`"customer.renamed"`, `"customer.promoted"`), errHas: "unknown event type"},
 		{name: "type in another case", value: poiChange(`"customer.renamed"`, `"Customer.Renamed"`), errHas: "unknown event type"},

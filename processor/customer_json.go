@@ -417,21 +417,7 @@ func (c *Customer) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"event_id":`...)
-			b = appendString(b, d.EventID)
-			b = append(b, `,"outcome":`...)
-			b = appendString(b, string(d.Outcome))
-			if d.Reason != "" {
-				b = append(b, `,"reason":`...)
-				b = appendString(b, d.Reason)
-			}
-			if d.Message != "" {
-				b = append(b, `,"message":`...)
-				b = appendString(b, d.Message)
-			}
-			b = append(b, `,"version":`...)
-			b = strconv.AppendInt(b, d.Version, 10)
-			b = append(b, '}')
+			b = appendDecision(b, d)
 		}
 		b = append(b, ']')
 	}
@@ -447,6 +433,25 @@ func (c *Customer) AppendJSON(b []byte) []byte {
 		b = base64.StdEncoding.AppendEncode(b, h.deltas)
 		b = append(b, `"}`...)
 	}
+	return append(b, '}')
+}
+
+// appendDecision appends d encoded as encoding/json encodes it.
+func appendDecision(b []byte, d Decision) []byte {
+	b = append(b, `{"event_id":`...)
+	b = appendString(b, d.EventID)
+	b = append(b, `,"outcome":`...)
+	b = appendString(b, string(d.Outcome))
+	if d.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, d.Reason)
+	}
+	if d.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendString(b, d.Message)
+	}
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, d.Version, 10)
 	return append(b, '}')
 }
 

@@ -17,6 +17,8 @@
 //
 // [Processor] is a thin goka adapter around Apply: it consumes the events
 // topic, folds each key into the group table, and sends malformed and
-// wrong-partition records to the dead-letter topic. It must not serve
-// reads: that is the views package's job.
+// wrong-partition records to the dead-letter topic. It never writes a
+// state over [MaxStateBytes]: the contract's bounds keep every state under
+// it (bounds.go), and an event whose state would not fit is dead-lettered.
+// It must not serve reads: that is the views package's job.
 package processor

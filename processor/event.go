@@ -163,7 +163,7 @@ func Decode(key string, value []byte) (Event, error) {
 		return Event{}, err
 	}
 	if ev.Subject != "" && ev.Subject != key {
-		return Event{}, malformed("subject %q differs from key %q", ev.Subject, key)
+		return Event{}, malformed("subject %s differs from key %q", quote(ev.Subject), key)
 	}
 	ev.Key = key
 	return ev, nil
@@ -186,8 +186,15 @@ func DecodeValue(value []byte) (Event, error) {
 	return ev, nil
 }
 
+// malformed builds an ErrMalformed error. Its text goes into a dead
+// letter's header and an HTTP answer, so it is cut to maxErrorBytes
+// whatever it quotes (encoding/json's errors quote numbers whole).
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > maxErrorBytes {
+		msg = truncateUTF8(msg, maxErrorBytes) + "…"
+	}
+	return fmt.Errorf("%w: %s", ErrMalformed, msg)
 }
 
 func decodeValue(value []byte) (Event, error) {
@@ -211,14 +218,18 @@ func decodeValue(value []byte) (Event, error) {
 		return Event{}, err
 	}
 	if *env.SpecVersion != "1.0" {
-		return Event{}, malformed("specversion %q is not 1.0", *env.SpecVersion)
+		return Event{}, malformed("specversion %s is not 1.0", quote(*env.SpecVersion))
 	}
 	for _, f := range []struct {
 		name  string
 		value *string
-	}{{"id", env.ID}, {"source", env.Source}, {"type", env.Type}} {
+		limit int
+	}{{"id", env.ID, MaxIDBytes}, {"source", env.Source, MaxSourceBytes}, {"type", env.Type, 0}} {
 		if err := requireString(f.name, f.value); err != nil {
 			return Event{}, err
+		}
+		if f.limit > 0 && len(*f.value) > f.limit {
+			return Event{}, malformed("%s of %d bytes exceeds the %d-byte limit", f.name, len(*f.value), f.limit)
 		}
 	}
 	ev := Event{ID: *env.ID, Source: *env.Source, Type: *env.Type, Offset: -1}
@@ -232,13 +243,13 @@ func decodeValue(value []byte) (Event, error) {
 		// RFC 3339 allows a lower-case t and z; Go's parser does not.
 		t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(*env.Time))
 		if err != nil {
-			return Event{}, malformed("time %q is not RFC 3339", *env.Time)
+			return Event{}, malformed("time %s is not RFC 3339", quote(*env.Time))
 		}
 		ev.Time = t.UTC()
 	}
 	if env.DataContentType != nil {
 		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
-			return Event{}, malformed("datacontenttype %q is not application/json", *env.DataContentType)
+			return Event{}, malformed("datacontenttype %s is not application/json", quote(*env.DataContentType))
 		}
 	}
 	if len(env.ExpectedVersion) > 0 {
@@ -250,7 +261,7 @@ func decodeValue(value []byte) (Event, error) {
 	}
 	payload, ok := newPayload(ev.Type)
 	if !ok {
-		return Event{}, malformed("unknown event type %q", ev.Type)
+		return Event{}, malformed("unknown event type %s", quote(ev.Type))
 	}
 	if len(env.Data) > 0 {
 		data := bytes.TrimSpace(env.Data)
@@ -348,7 +359,7 @@ func parseExpectedVersion(raw json.RawMessage) (int64, error) {
 	}
 	v, err := strconv.ParseInt(text, 10, 64)
 	if err != nil || v < 0 || strings.HasPrefix(text, "+") || strings.HasPrefix(text, "-") {
-		return 0, malformed("expectedversion %s is not a non-negative integer", string(raw))
+		return 0, malformed("expectedversion %s is not a non-negative integer", truncateUTF8(string(raw), maxQuotedBytes))
 	}
 	return v, nil
 }

@@ -18,11 +18,17 @@ const (
 )
 
 // Reasons for rejecting an event. ReasonMalformed and ReasonWrongPartition
-// are decided before the fold and send the record to the dead-letter topic;
-// the others are decided by the fold and recorded in the customer's state.
+// are decided before the fold, ReasonStateTooLarge after it, and they send
+// the record to the dead-letter topic; the others are decided by the fold
+// and recorded in the customer's state.
 const (
-	ReasonMalformed         = "malformed"
-	ReasonWrongPartition    = "wrong_partition"
+	ReasonMalformed      = "malformed"
+	ReasonWrongPartition = "wrong_partition"
+	// ReasonStateTooLarge: the state the event would leave is over
+	// MaxStateBytes even without its older decisions. The bounds of the
+	// event contract keep every state the fold makes under it, so only a
+	// state written by an older build, without those bounds, can get it.
+	ReasonStateTooLarge     = "state_too_large"
 	ReasonInvalid           = "invalid"
 	ReasonNotRegistered     = "not_registered"
 	ReasonAlreadyRegistered = "already_registered"
@@ -32,9 +38,13 @@ const (
 
 // Reasons lists every rejection reason.
 var Reasons = []string{
-	ReasonMalformed, ReasonWrongPartition, ReasonInvalid, ReasonNotRegistered,
+	ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonInvalid, ReasonNotRegistered,
 	ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
 }
+
+// DeadLetterReasons lists the reasons whose records go to the dead-letter
+// topic.
+var DeadLetterReasons = []string{ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge}
 
 // Decision is the fold's verdict on one event.
 type Decision struct {
@@ -51,7 +61,20 @@ type Decision struct {
 // depends only on its arguments, and state is not modified. A duplicate
 // (an event id among the recent decisions, or a record offset already
 // decided) returns state unchanged and must not be written back.
+//
+// The state it returns encodes to at most MaxStateBytes whenever the
+// state it was given came from Apply: the event contract bounds every
+// string that reaches the state. A larger state, written by an older
+// build, loses its oldest recent decisions until it fits, if it can.
 func Apply(state Customer, ev Event) (Customer, Decision) {
+	next, d := apply(state, ev)
+	if d.Outcome == Duplicate {
+		return next, d
+	}
+	return fitState(next), d
+}
+
+func apply(state Customer, ev Event) (Customer, Decision) {
 	if ev.Offset >= 0 && ev.Offset < state.NextOffset {
 		return state, Decision{EventID: ev.ID, Outcome: Duplicate, Version: state.Version,
 			Message: fmt.Sprintf("offset %d was already decided", ev.Offset)}
@@ -67,11 +90,11 @@ func Apply(state Customer, ev Event) (Customer, Decision) {
 	}
 	reason, msg := check(state, ev)
 	if reason != "" {
-		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: msg, Version: state.Version}
+		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: truncateUTF8(msg, MaxDecisionMessageBytes), Version: state.Version}
 		next.Decisions = remember(state.Decisions, d)
 		return next, d
 	}
-	apply(&next, ev)
+	applyData(&next, ev)
 	next.Version = state.Version + 1
 	if ev.Offset >= 0 {
 		next.History = state.History.Append(next.Version, ev.Offset)
@@ -124,7 +147,7 @@ func check(state Customer, ev Event) (reason, message string) {
 	return "", ""
 }
 
-func apply(c *Customer, ev Event) {
+func applyData(c *Customer, ev Event) {
 	switch p := ev.Payload.(type) {
 	case *RegisteredData:
 		c.Status = StatusActive
@@ -198,7 +221,7 @@ func validate(ev Event) string {
 		}
 	case *ReactivatedData, *ErasedData:
 	default:
-		return fmt.Sprintf("no data for event type %q", ev.Type)
+		return fmt.Sprintf("no data for event type %s", quote(ev.Type))
 	}
 	return ""
 }
@@ -224,7 +247,7 @@ func validateEmail(email string) string {
 	}
 	addr, err := mail.ParseAddress(e)
 	if err != nil || addr.Address != e || addr.Name != "" {
-		return fmt.Sprintf("email %q is not a valid address", e)
+		return fmt.Sprintf("email %s is not a valid address", quote(e))
 	}
 	return ""
 }
@@ -245,7 +268,7 @@ func validateAddress(a Address) string {
 		return fmt.Sprintf("address.line2 is longer than %d characters", maxFieldLength)
 	}
 	if !isCountryCode(strings.ToUpper(strings.TrimSpace(a.Country))) {
-		return fmt.Sprintf("address.country %q is not an ISO 3166-1 alpha-2 code", a.Country)
+		return fmt.Sprintf("address.country %s is not an ISO 3166-1 alpha-2 code", quote(a.Country))
 	}
 	return ""
 }

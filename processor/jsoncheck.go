@@ -248,7 +248,7 @@ func (s *scanner) object(depth int) error {
 		if many == nil && len(keys) < len(small) {
 			for _, k := range keys {
 				if k == key {
-					return fmt.Errorf("duplicate key %q", key)
+					return fmt.Errorf("duplicate key %s", quote(key))
 				}
 			}
 			keys = append(keys, key)
@@ -260,7 +260,7 @@ func (s *scanner) object(depth int) error {
 				}
 			}
 			if _, dup := many[key]; dup {
-				return fmt.Errorf("duplicate key %q", key)
+				return fmt.Errorf("duplicate key %s", quote(key))
 			}
 			many[key] = struct{}{}
 		}
@@ -296,7 +296,7 @@ func (s *scanner) object(depth int) error {
 func checkCase(key string) error {
 	for _, name := range strictNames {
 		if key != name && strings.EqualFold(key, name) {
-			return fmt.Errorf("key %q must be spelled %q: names are case-sensitive", key, name)
+			return fmt.Errorf("key %s must be spelled %q: names are case-sensitive", quote(key), name)
 		}
 	}
 	return nil

@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_events_rejected_total",
-			Help: "Events rejected, by reason (malformed and wrong_partition also go to the dead-letter topic).",
+			Help: "Events rejected, by reason (malformed, wrong_partition and state_too_large also go to the dead-letter topic).",
 		}, []string{"reason"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_dlq_records_total",
@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range Reasons {
 		m.rejected.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonMalformed, ReasonWrongPartition} {
+	for _, r := range DeadLetterReasons {
 		m.deadLetters.WithLabelValues(r)
 	}
 	return m, nil

@@ -224,44 +224,89 @@ func tableTopicConfig(t kafka.Topics) *goka.TopicManagerConfig {
 	return tm
 }
 
-// fold is the goka callback: decode, check the partition, apply, store.
+// fold is the goka callback: decide, then count and store or dead-letter.
 func (p *Processor) fold(ctx goka.Context, msg any) {
 	start := time.Now()
 	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
-	key := ctx.Key()
-	ev, err := Decode(key, value)
+	// The state is read only for a record that decodes, as goka fails
+	// the processor when its storage cannot be read.
+	state := func() (c Customer) {
+		if v, ok := ctx.Value().(*Customer); ok && v != nil {
+			c = *v
+		}
+		return c
+	}
+	v := decide(state, input{key: ctx.Key(), value: value, partition: ctx.Partition(),
+		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions)
+	switch {
+	case v.deadLetter != "":
+		p.deadLetter(ctx, v.deadLetter, v.cause, value)
+		return
+	case v.decision.Outcome == Duplicate:
+		p.metrics.duplicates.Inc()
+		return
+	case v.decision.Outcome == Accepted:
+		p.metrics.folded.WithLabelValues(v.event.Type).Inc()
+	case v.decision.Outcome == Rejected:
+		p.metrics.rejected.WithLabelValues(v.decision.Reason).Inc()
+	}
+	ctx.SetValue(&v.next)
+	p.metrics.tableWrites.Inc()
+	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
+}
+
+// input is what the processor reads of one record of the events topic.
+type input struct {
+	key       string
+	value     []byte
+	partition int32
+	offset    int64
+	timestamp time.Time
+}
+
+// verdict is what the processor does with one record: dead-letter it
+// (deadLetter is the reason), ignore it (a duplicate decision), or write
+// next to the table.
+type verdict struct {
+	deadLetter string
+	cause      error
+	event      Event
+	decision   Decision
+	next       Customer
+}
+
+// decide is the processor's step on one record of a customer whose state
+// state returns, without goka: decode, check the partition, apply, and
+// check the size of what would be written. The fuzz tests run it as fold
+// does.
+func decide(state func() Customer, r input, partitions int32) verdict {
+	ev, err := Decode(r.key, r.value)
 	if err != nil {
-		p.deadLetter(ctx, ReasonMalformed, err, value)
-		return
+		return verdict{deadLetter: ReasonMalformed, cause: err}
 	}
-	if want := PartitionFor(key, p.cfg.Partitions); ctx.Partition() != want {
-		p.deadLetter(ctx, ReasonWrongPartition,
-			fmt.Errorf("key %q belongs to partition %d, record is on partition %d", key, want, ctx.Partition()), value)
-		return
+	if want := PartitionFor(r.key, partitions); r.partition != want {
+		return verdict{deadLetter: ReasonWrongPartition,
+			cause: fmt.Errorf("key %q belongs to partition %d, record is on partition %d", r.key, want, r.partition)}
 	}
-	ev.Offset = ctx.Offset()
+	ev.Offset = r.offset
 	if ev.Time.IsZero() {
 		// The record timestamp is stored in the log, so a replay sees the
 		// same time and the fold stays deterministic.
-		ev.Time = ctx.Timestamp().UTC()
+		ev.Time = r.timestamp.UTC()
 	}
-	var state Customer
-	if v, ok := ctx.Value().(*Customer); ok && v != nil {
-		state = *v
+	next, d := Apply(state(), ev)
+	if d.Outcome == Duplicate {
+		return verdict{event: ev, decision: d}
 	}
-	next, d := Apply(state, ev)
-	switch d.Outcome {
-	case Duplicate:
-		p.metrics.duplicates.Inc()
-		return
-	case Accepted:
-		p.metrics.folded.WithLabelValues(ev.Type).Inc()
-	case Rejected:
-		p.metrics.rejected.WithLabelValues(d.Reason).Inc()
+	// A table write over the producer's limit fails, and a failed write
+	// stops the processor on this record for ever: such a state is never
+	// written. Apply keeps every state it makes from the event contract
+	// under the limit, so only a state an older build wrote can get here.
+	if size := stateSize(&next); size > MaxStateBytes {
+		return verdict{deadLetter: ReasonStateTooLarge,
+			cause: fmt.Errorf("the state of %q would be %d bytes, over the %d-byte limit", r.key, size, MaxStateBytes)}
 	}
-	ctx.SetValue(&next)
-	p.metrics.tableWrites.Inc()
-	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
+	return verdict{event: ev, decision: d, next: next}
 }
 
 func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, value []byte) {
@@ -269,7 +314,7 @@ func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, val
 	p.metrics.deadLetters.WithLabelValues(reason).Inc()
 	key, headers, value := fitDeadLetter(ctx.Key(), ctx.Headers(), goka.Headers{
 		HeaderReason:    []byte(reason),
-		HeaderError:     []byte(cause.Error()),
+		HeaderError:     []byte(truncateUTF8(cause.Error(), maxErrorHeaderBytes)),
 		HeaderTopic:     []byte(ctx.Topic()),
 		HeaderPartition: []byte(strconv.Itoa(int(ctx.Partition()))),
 		HeaderOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
@@ -285,6 +330,9 @@ const (
 	HeaderHeadersDropped  = "eventfold.headers_dropped"
 	maxTruncatedKeyLength = 1024
 	maxKeptHeaderBytes    = 64 << 10
+	// maxErrorHeaderBytes bounds eventfold.error. Decode's errors are
+	// already cut to maxErrorBytes; this holds for any cause.
+	maxErrorHeaderBytes = 1024
 )
 
 // fitDeadLetter keeps the original key, headers and value when they fit

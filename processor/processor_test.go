@@ -451,7 +451,7 @@ func TestProcessorMetricsExposeEveryLabel(t *testing.T) {
 	}{
 		{"eventfold_events_folded_total", len(EventTypes)},
 		{"eventfold_events_rejected_total", len(Reasons)},
-		{"eventfold_dlq_records_total", 2},
+		{"eventfold_dlq_records_total", len(DeadLetterReasons)},
 		{"eventfold_events_duplicate_total", 1},
 		{"eventfold_processor_restarts_total", 1},
 		{"eventfold_processor_rebalances_total", 1},
