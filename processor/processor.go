@@ -229,7 +229,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	start := time.Now()
 	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
 	key := ctx.Key()
-	ev, err := Decode(key, value)
+	ev, err := DecodeRecord(key, value, ctx.Headers())
 	if err != nil {
 		p.deadLetter(ctx, ReasonMalformed, err, value)
 		return
