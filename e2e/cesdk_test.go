@@ -38,6 +38,9 @@ var ceSDKs = []ceSDK{
 	}},
 	{"python", 302, preparePythonSDK},
 	{"java", 303, prepareJavaSDK},
+	// Not an SDK: eventfold's own produce command, whose --content-mode
+	// must write what the processor reads.
+	{"eventfold-produce", 304, prepareProduceCommand},
 }
 
 // TestCloudEventsSDKProducers is issue 14's proof: events written by the
@@ -103,6 +106,17 @@ func preparePythonSDK(t *testing.T) func(*testing.T, string, string, processor.C
 		out, _ := rkaRun(t, tsvLines(t, lines), python, filepath.Join("testdata", "produce_confluent.py"), brokers, topic, string(mode))
 		if got := strings.TrimSpace(out); got != fmt.Sprint(len(lines)) {
 			t.Errorf("produce_confluent.py delivered %q records, want %d", got, len(lines))
+		}
+	}
+}
+
+func prepareProduceCommand(t *testing.T) func(*testing.T, string, string, processor.ContentMode, []testkit.Line) {
+	bin := binBuild(t)
+	return func(t *testing.T, brokers, topic string, mode processor.ContentMode, lines []testkit.Line) {
+		out := command{path: bin, args: []string{"produce", "--brokers", brokers, "--events-topic", topic, "--content-mode", string(mode)},
+			stdin: valueLines(lines)}.succeed(t).output
+		if want := fmt.Sprintf("produced %d events", len(lines)); !strings.Contains(out, want) {
+			t.Errorf("eventfold produce said %q, want %q", out, want)
 		}
 	}
 }
