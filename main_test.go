@@ -31,6 +31,7 @@ func TestRunCommandLine(t *testing.T) {
 		{"serve old kafka version", []string{"serve", "--brokers", "127.0.0.1:1", "--kafka-version", "0.10.2.0"}, nil, 2, "older than 2.1.0"},
 		{"embedded broker off loopback", []string{"serve", "--embedded-addr", "10.0.0.1:9092"}, nil, 1, "127.0.0.1 only"},
 		{"produce to no broker", []string{"produce", "--brokers", "127.0.0.1:1", "--file", "main.go"}, nil, 1, "failed to create producer"},
+		{"produce unknown content mode", []string{"produce", "--content-mode", "avro"}, nil, 2, "neither \"structured\" nor \"binary\""},
 		{"produce missing file", []string{"produce", "--file", "does-not-exist.jsonl"}, nil, 1, "failed to open events file"},
 		{"healthcheck nothing listening", []string{"healthcheck", "--url", "http://127.0.0.1:1/healthz"}, nil, 1, "failed to probe"},
 	}

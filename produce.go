@@ -15,7 +15,7 @@ import (
 
 func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
-		brokers, topic, file, kafkaVersion string
+		brokers, topic, file, kafkaVersion, contentMode string
 		security                           kafkaSecurityFlags
 	)
 	fs := newFlagSet("produce", "eventfold produce: read one CloudEvent per line (stdin or --file) and produce it keyed by its subject, the customer id.")
@@ -23,6 +23,8 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.stringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers (default: the embedded broker of a local serve)")
 	fs.stringVar(&topic, "events-topic", "customer-events", "topic to produce to")
 	fs.stringVar(&file, "file", "", "file of JSON lines to read instead of stdin")
+	fs.stringVar(&contentMode, "content-mode", string(processor.ContentModeStructured),
+		"CloudEvents Kafka content mode: structured (the line is the value) or binary (data is the value, attributes are ce_ headers)")
 	fs.stringVar(&kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
 	security.register(fs)
 	if err := fs.parse(args); err != nil {
@@ -30,6 +32,10 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	mode, err := processor.ParseContentMode(contentMode)
+	if err != nil {
+		return fmt.Errorf("%w: --content-mode: %w", errUsage, err)
 	}
 	in := stdin
 	if file != "" {
@@ -55,7 +61,7 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	n, err := loader.Load(ctx, in, producer, topic)
+	n, err := loader.Load(ctx, in, producer, topic, mode)
 	fmt.Fprintf(stdout, "produced %d events to %s\n", n, topic)
 	return err
 }

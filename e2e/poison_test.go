@@ -277,6 +277,12 @@ func poiKinds() []poiKind {
 		{name: "900 KiB header beside a 200 KiB bad value", headers: []kgo.RecordHeader{{Key: "huge", Value: bytes.Repeat([]byte("H"), 900<<10)}},
 			value: poiBytes(bytes.Repeat([]byte("w"), 200<<10)), errHas: "exceeds", headersDropped: true},
 
+		// The same ce_* headers beside any other content type make a
+		// binary-mode record (the binding's rule), whose specversion 0.3
+		// is not 1.0: the structured value does not rescue it.
+		{name: "binary-mode headers that contradict a structured value", headers: poiContradictingCEHeaders("application/avro"),
+			value: poiTemplate(poiBase), errHas: "binary mode: malformed event: specversion"},
+
 		// Tombstones.
 		{name: "tombstone", ownKey: true, key: []byte("poison-tombstone"), value: poiBytes(nil), errHas: "empty value"},
 		{name: "tombstone with binary headers", ownKey: true, key: []byte("poison-tombstone-headers"), headers: poiBinaryHeaders(), value: poiBytes(nil), errHas: "empty value"},
@@ -295,11 +301,18 @@ func poiGoodHeaders() [][]kgo.RecordHeader {
 		poiThousandHeaders(),
 		poiHugeHeader(),
 		{{Key: processor.HeaderReason, Value: []byte("malformed")}, {Key: processor.HeaderError, Value: []byte("spoofed")}},
-		// Binary-mode CloudEvents headers that contradict the value.
-		{{Key: "ce_type", Value: []byte("customer.erased")}, {Key: "ce_subject", Value: []byte("someone-else")},
-			{Key: "ce_specversion", Value: []byte("0.3")}, {Key: "content-type", Value: []byte("application/avro")}},
+		// CloudEvents ce_* headers that contradict a structured-mode value:
+		// the application/cloudevents+json content type makes the record
+		// structured, and the binding lets such a record repeat attributes
+		// as headers, which are not read.
+		poiContradictingCEHeaders("application/cloudevents+json; charset=UTF-8"),
 		{{Key: "dup", Value: []byte("1")}, {Key: "dup", Value: []byte("2")}, {Key: "dup", Value: []byte("3")}},
 	}
+}
+
+func poiContradictingCEHeaders(contentType string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{{Key: "ce_type", Value: []byte("customer.erased")}, {Key: "ce_subject", Value: []byte("someone-else")},
+		{Key: "ce_specversion", Value: []byte("0.3")}, {Key: "content-type", Value: []byte(contentType)}}
 }
 
 // poiNearMisses are unusual but valid events: the contract accepts them,

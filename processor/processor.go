@@ -236,7 +236,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 		}
 		return c
 	}
-	v := decide(state, input{key: ctx.Key(), value: value, partition: ctx.Partition(),
+	v := decide(state, input{key: ctx.Key(), value: value, headers: ctx.Headers(), partition: ctx.Partition(),
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions)
 	switch {
 	case v.deadLetter != "":
@@ -257,8 +257,10 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 
 // input is what the processor reads of one record of the events topic.
 type input struct {
-	key       string
-	value     []byte
+	key   string
+	value []byte
+	// headers carry a binary-mode event's attributes (ce_*).
+	headers   goka.Headers
 	partition int32
 	offset    int64
 	timestamp time.Time
@@ -280,7 +282,7 @@ type verdict struct {
 // check the size of what would be written. The fuzz tests run it as fold
 // does.
 func decide(state func() Customer, r input, partitions int32) verdict {
-	ev, err := Decode(r.key, r.value)
+	ev, err := DecodeRecord(r.key, r.value, r.headers)
 	if err != nil {
 		return verdict{deadLetter: ReasonMalformed, cause: err}
 	}

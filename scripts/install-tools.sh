@@ -3,15 +3,19 @@
 # machine (run as root). Idempotent: anything already present is skipped, so a
 # second run only prints versions.
 #
-# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [dockerlint] [ui] [all]
+# Usage: scripts/install-tools.sh [kcat] [python] [prometheus] [dockerlint] [ui] [asyncapi] [java] [all]
 #   (no argument = all)
 #
 #   kcat        Debian package `kcat` (Kafka CLI producer/consumer)
-#   python      virtualenv in <repo>/.build/venv with confluent-kafka and
-#               schemathesis (both pinned)
+#   python      virtualenv in <repo>/.build/venv with confluent-kafka,
+#               schemathesis and cloudevents, the Python CloudEvents SDK (pinned)
 #   prometheus  Debian package `prometheus` (provides `prometheus`, `promtool`)
 #   dockerlint  Dockerfile linters under .build/ (scripts/lint-dockerfile.sh --install)
 #   ui          Debian package `chromium`, the headless browser of e2e/ui_test.go
+#   asyncapi    npm @asyncapi/parser (pinned) in <repo>/.build/asyncapi, which
+#               validates web/asyncapi.yaml (e2e/asyncapi_test.go)
+#   java        Debian packages `maven` and `default-jdk-headless`, which build
+#               and run the Java CloudEvents SDK producer (e2e/cesdk_test.go)
 #
 # Environment:
 #   PYTHON      interpreter used to create the venv (default: python3 on PATH)
@@ -28,6 +32,12 @@ CONFLUENT_KAFKA_VERSION="2.16.1"
 # schemathesis: checks the live HTTP API against web/openapi.yaml
 # (e2e/openapi_test.go); its 4.x command line differs from 3.x.
 SCHEMATHESIS_VERSION="4.32.5"
+# cloudevents: the Python CloudEvents SDK, a producer of e2e/cesdk_test.go;
+# 2.x has the Kafka binding in cloudevents.core.bindings.kafka.
+CLOUDEVENTS_VERSION="2.2.0"
+# @asyncapi/parser: the AsyncAPI project's own parser and validator.
+ASYNCAPI_PARSER_VERSION="3.6.3"
+ASYNCAPI_DIR="$REPO_ROOT/.build/asyncapi"
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -35,11 +45,11 @@ log() { printf '==> %s\n' "$*"; }
 die() { printf 'install-tools: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------- arguments
-want_kcat=0 want_python=0 want_prometheus=0 want_lint=0 want_ui=0
+want_kcat=0 want_python=0 want_prometheus=0 want_lint=0 want_ui=0 want_asyncapi=0 want_java=0
 if [[ $# -eq 0 ]]; then
     set -- all
 fi
@@ -50,7 +60,9 @@ for arg in "$@"; do
         prometheus) want_prometheus=1 ;;
         dockerlint) want_lint=1 ;;
         ui) want_ui=1 ;;
-        all) want_kcat=1; want_python=1; want_prometheus=1; want_lint=1; want_ui=1 ;;
+        asyncapi) want_asyncapi=1 ;;
+        java) want_java=1 ;;
+        all) want_kcat=1; want_python=1; want_prometheus=1; want_lint=1; want_ui=1; want_asyncapi=1; want_java=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown tool group: $arg" ;;
     esac
@@ -117,12 +129,13 @@ install_prometheus() {
 
 venv_ok() {
     [[ -x "$VENV_DIR/bin/python" ]] &&
-        "$VENV_DIR/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$SCHEMATHESIS_VERSION" <<'EOF' >/dev/null 2>&1
+        "$VENV_DIR/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$SCHEMATHESIS_VERSION" "$CLOUDEVENTS_VERSION" <<'EOF' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
 import confluent_kafka  # noqa: F401  (checks the native extension loads)
 import schemathesis  # noqa: F401
-sys.exit(0 if (version("confluent-kafka"), version("schemathesis")) == tuple(sys.argv[1:3]) else 1)
+import cloudevents.core.bindings.kafka  # noqa: F401
+sys.exit(0 if (version("confluent-kafka"), version("schemathesis"), version("cloudevents")) == tuple(sys.argv[1:4]) else 1)
 EOF
 }
 
@@ -157,12 +170,12 @@ install_python() {
         mkdir -p "$(dirname "$VENV_DIR")"
         "$py" -m venv "$VENV_DIR"
     fi
-    log "pip install confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION"
+    log "pip install confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION cloudevents==$CLOUDEVENTS_VERSION"
     "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check \
         --only-binary=confluent-kafka "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
-        "schemathesis==$SCHEMATHESIS_VERSION"
-    venv_ok || die "confluent-kafka $CONFLUENT_KAFKA_VERSION or schemathesis $SCHEMATHESIS_VERSION does not import in $VENV_DIR"
-    INSTALLED+=("confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION (.build/venv)")
+        "schemathesis==$SCHEMATHESIS_VERSION" "cloudevents==$CLOUDEVENTS_VERSION"
+    venv_ok || die "confluent-kafka $CONFLUENT_KAFKA_VERSION, schemathesis $SCHEMATHESIS_VERSION or cloudevents $CLOUDEVENTS_VERSION does not import in $VENV_DIR"
+    INSTALLED+=("confluent-kafka==$CONFLUENT_KAFKA_VERSION schemathesis==$SCHEMATHESIS_VERSION cloudevents==$CLOUDEVENTS_VERSION (.build/venv)")
 }
 
 # Debian's Chromium: test tools' own browser downloads cannot be fetched here.
@@ -173,11 +186,39 @@ install_ui() {
     command -v chromium >/dev/null 2>&1 || die "chromium not on PATH after install"
 }
 
+install_java() {
+    if ! command -v mvn >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+        apt_ensure maven default-jdk-headless
+    fi
+    command -v mvn >/dev/null 2>&1 || die "mvn not on PATH after install"
+}
+
+asyncapi_ok() {
+    [[ "$(node -p 'require(process.argv[1]).version' "$ASYNCAPI_DIR/node_modules/@asyncapi/parser/package.json" 2>/dev/null)" == "$ASYNCAPI_PARSER_VERSION" ]]
+}
+
+# The parser as an npm package under .build/, not a global install, so the
+# repository's tests find the pinned version wherever they run.
+install_asyncapi() {
+    if asyncapi_ok; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || apt_ensure nodejs npm
+    mkdir -p "$ASYNCAPI_DIR"
+    [[ -f "$ASYNCAPI_DIR/package.json" ]] || printf '{"private": true}\n' >"$ASYNCAPI_DIR/package.json"
+    log "npm install @asyncapi/parser@$ASYNCAPI_PARSER_VERSION (.build/asyncapi)"
+    (cd "$ASYNCAPI_DIR" && npm install --no-audit --no-fund --loglevel=error "@asyncapi/parser@$ASYNCAPI_PARSER_VERSION")
+    asyncapi_ok || die "@asyncapi/parser $ASYNCAPI_PARSER_VERSION is not in $ASYNCAPI_DIR after npm install"
+    INSTALLED+=("@asyncapi/parser@$ASYNCAPI_PARSER_VERSION (.build/asyncapi)")
+}
+
 # ---------------------------------------------------------------- main
 [[ $want_kcat -eq 1 ]] && install_kcat
 [[ $want_python -eq 1 ]] && install_python
 [[ $want_prometheus -eq 1 ]] && install_prometheus
 [[ $want_ui -eq 1 ]] && install_ui
+[[ $want_asyncapi -eq 1 ]] && install_asyncapi
+[[ $want_java -eq 1 ]] && install_java
 # Dockerfile linters (npm dockerfile-utils, PyPI hadolint) under .build/.
 [[ $want_lint -eq 1 ]] && "$SCRIPT_DIR/lint-dockerfile.sh" --install
 

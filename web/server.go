@@ -205,6 +205,8 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: metricsHandler(gatherer, s.log).ServeHTTP}},
 		{"/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
+		{"/asyncapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveAsyncAPI}},
+		{"/schemas/{name}", map[string]http.HandlerFunc{http.MethodGet: serveJSONSchema}},
 	}
 	for _, p := range deps.Pages {
 		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: s.authorize(p.Access, p.Handler.ServeHTTP)}})

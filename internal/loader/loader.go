@@ -4,6 +4,7 @@ package loader
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,11 +20,13 @@ import (
 const MaxLineBytes = 1 << 20
 
 // Load reads one CloudEvent per line from r and produces it to topic with
-// the event's subject as key. Every line is checked against the event
+// the event's subject as key, in the given content mode of the CloudEvents
+// Kafka binding: the line as the value (structured), or the data as the
+// value and the attributes as ce_ headers (binary). Every line is checked against the event
 // contract first: a line that is not a valid event stops the load with an
 // error naming the line, after the events before it were produced. Blank
 // lines are skipped. It returns the number of events acknowledged.
-func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string) (int, error) {
+func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode) (int, error) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -49,13 +52,13 @@ func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic
 			mu.Unlock()
 		}
 	}()
-	readErr := send(ctx, r, producer, topic)
+	readErr := send(ctx, r, producer, topic, mode)
 	producer.AsyncClose() // flushes, then closes Successes and Errors
 	wg.Wait()
 	return acked, errors.Join(readErr, firstErr)
 }
 
-func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string) error {
+func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode) error {
 	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	for line := 1; scanner.Scan(); line++ {
@@ -67,9 +70,18 @@ func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic
 		if err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
-		value := make([]byte, len(raw))
-		copy(value, raw)
-		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(ev.Key), Value: sarama.ByteEncoder(value)}
+		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(ev.Key), Value: sarama.ByteEncoder(bytes.Clone(raw))}
+		if mode == processor.ContentModeBinary {
+			data, headers, err := processor.EncodeBinary(raw)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", line, err)
+			}
+			// A nil value is the binding's event without data.
+			msg.Value, msg.Headers = nil, headers.ToSarama()
+			if data != nil {
+				msg.Value = sarama.ByteEncoder(bytes.Clone(data))
+			}
+		}
 		select {
 		case producer.Input() <- msg:
 		case <-ctx.Done():
