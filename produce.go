@@ -16,7 +16,7 @@ import (
 func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		brokers, topic, file, kafkaVersion, contentMode string
-		security                           kafkaSecurityFlags
+		security                                        kafkaSecurityFlags
 	)
 	fs := newFlagSet("produce", "eventfold produce: read one CloudEvent per line (stdin or --file) and produce it keyed by its subject, the customer id.")
 	fs.SetOutput(stderr)

@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
 )

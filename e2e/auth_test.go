@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
 )

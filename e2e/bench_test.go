@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // BenchmarkLookupHandler measures GET /customers/{id} through the server's

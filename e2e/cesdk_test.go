@@ -19,7 +19,7 @@ import (
 	ceprotocol "github.com/cloudevents/sdk-go/v2/protocol"
 
 	"github.com/eventfold/eventfold/internal/kafka"
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/eventfold/eventfold/internal/crash"
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/crash"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 )
 

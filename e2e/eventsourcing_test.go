@@ -18,7 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // TestServeHTTPS runs the binary with --http-tls-cert and --http-tls-key:

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // The fault tests' workload: enough customers that every partition gets

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // TestRealKafkaBrokerRestart SIGKILLs the only broker mid-ingest and

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // TestRealKafkaTopicSetup starts the binary on fresh names against real

@@ -17,7 +17,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
-	"github.com/eventfold/eventfold/internal/soak"
+	"github.com/eventfold/eventfold/internal/testing/soak"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -60,7 +60,7 @@ func soakLength(t *testing.T) time.Duration {
 }
 
 // TestSoak runs eventfold in this process under a steady mixed load
-// (internal/soak) and checks that goroutines and memory come back to
+// (internal/testing/soak) and checks that goroutines and memory come back to
 // where they were, that nothing failed, and that the state is the fold of
 // what was produced. The broker runs in a child process, so that its log,
 // which grows with every event, is not counted as the service's memory.

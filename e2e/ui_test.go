@@ -26,7 +26,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/web"
 )
 

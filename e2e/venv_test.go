@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // venvProgram returns the path of a program of the repository's

@@ -52,7 +52,7 @@ func TestWorstCaseStateFitsTable(t *testing.T) {
 		LastEventID: worst(MaxIDBytes), NextOffset: 1<<63 - 1,
 	}
 	for i := range RecentDecisions {
-		c.Decisions = append(c.Decisions, Decision{EventID: worst(MaxIDBytes - 3) + fmt.Sprintf("%03d", i),
+		c.Decisions = append(c.Decisions, Decision{EventID: worst(MaxIDBytes-3) + fmt.Sprintf("%03d", i),
 			Outcome: Rejected, Reason: ReasonAlreadyRegistered, Message: worst(MaxDecisionMessageBytes), Version: -1 << 63})
 	}
 	// Offsets that swing by more than 2^62 need the longest varint, 10

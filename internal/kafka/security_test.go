@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 func secConfig(tlsCfg kafka.TLSConfig, saslCfg kafka.SASLConfig) kafka.Config {

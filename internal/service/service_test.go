@@ -12,7 +12,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
-	"github.com/eventfold/eventfold/internal/testkit"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/web"
 )
 
