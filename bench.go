@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/bench"
@@ -63,7 +62,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.lookupProf, "lookup-cpuprofile", "", "write a CPU profile of the lookup scenario (with its baseline rounds) to this file")
 	fs.durationVar(&f.timeout, "timeout", 10*time.Minute, "give up (exit 1) when the whole run takes longer")
 	fs.intVar(&f.seed, "seed", int(def.Seed), "seed of the generated events and of the loads")
-	boolFlag(fs, &f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
+	fs.boolVar(&f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
 	fs.stringVar(&f.logLevel, "log-level", "warn", "log level of the service under test: debug, info, warn or error")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,19 +86,6 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 		return cfg, f, fmt.Errorf("%w: --timeout %s must be positive", errUsage, f.timeout)
 	}
 	return cfg, f, nil
-}
-
-// boolFlag is a boolean flag with an EVENTFOLD_* twin, like flagSet's.
-func boolFlag(fs *flagSet, p *bool, name string, def bool, usage string) {
-	if v, ok := fs.env(name); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a boolean", envName(name), v))
-		} else {
-			def = b
-		}
-	}
-	fs.BoolVar(p, name, def, usage)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

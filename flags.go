@@ -42,47 +42,36 @@ func (fs *flagSet) env(name string) (string, bool) {
 	return os.LookupEnv(envName(name))
 }
 
-func (fs *flagSet) stringVar(p *string, name, def, usage string) {
-	if v, ok := fs.env(name); ok {
-		def = v
+// fromEnv is the default of flag name: its EVENTFOLD_* twin, parsed, when
+// the environment sets it, else def. A twin that does not parse is kept
+// as an error for parse to report.
+func fromEnv[T any](fs *flagSet, name string, def T, parse func(string) (T, error), kind string) T {
+	v, ok := fs.env(name)
+	if !ok {
+		return def
 	}
-	fs.StringVar(p, name, def, usage)
+	x, err := parse(v)
+	if err != nil {
+		fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not %s", envName(name), v, kind))
+		return def
+	}
+	return x
+}
+
+func (fs *flagSet) stringVar(p *string, name, def, usage string) {
+	fs.StringVar(p, name, fromEnv(fs, name, def, func(v string) (string, error) { return v, nil }, "a string"), usage)
 }
 
 func (fs *flagSet) intVar(p *int, name string, def int, usage string) {
-	if v, ok := fs.env(name); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not an integer", envName(name), v))
-		} else {
-			def = n
-		}
-	}
-	fs.IntVar(p, name, def, usage)
+	fs.IntVar(p, name, fromEnv(fs, name, def, strconv.Atoi, "an integer"), usage)
 }
 
 func (fs *flagSet) durationVar(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := fs.env(name); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a duration", envName(name), v))
-		} else {
-			def = d
-		}
-	}
-	fs.DurationVar(p, name, def, usage)
+	fs.DurationVar(p, name, fromEnv(fs, name, def, time.ParseDuration, "a duration"), usage)
 }
 
 func (fs *flagSet) boolVar(p *bool, name string, def bool, usage string) {
-	if v, ok := fs.env(name); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			fs.errs = append(fs.errs, fmt.Errorf("%s=%q is not a boolean", envName(name), v))
-		} else {
-			def = b
-		}
-	}
-	fs.BoolVar(p, name, def, usage)
+	fs.BoolVar(p, name, fromEnv(fs, name, def, strconv.ParseBool, "a boolean"), usage)
 }
 
 // secretVar is stringVar for a secret: --help must not print the value

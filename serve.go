@@ -52,13 +52,15 @@ func (c *commonFlags) register(fs *flagSet) {
 }
 
 func (c *commonFlags) validate() error {
+	// The flags' own words first; kafka.Topics.Validate is the rule.
 	switch {
-	case c.partitions < 1 || c.partitions > 10000:
-		return fmt.Errorf("%w: --partitions %d must be from 1 to 10000", errUsage, c.partitions)
+	case c.partitions < 1 || c.partitions > kafka.MaxPartitions:
+		return fmt.Errorf("%w: --partitions %d must be from 1 to %d", errUsage, c.partitions, kafka.MaxPartitions)
 	case c.replication < 1 || c.replication > 32767:
-		return fmt.Errorf("%w: --replication %d must be positive", errUsage, c.replication)
-	case c.eventsTopic == "" || c.group == "":
-		return fmt.Errorf("%w: --events-topic and --group must not be empty", errUsage)
+		return fmt.Errorf("%w: --replication %d must be from 1 to 32767", errUsage, c.replication)
+	}
+	if err := c.topics().Validate(); err != nil {
+		return fmt.Errorf("%w: %w (--events-topic, --group, --partitions, --replication)", errUsage, err)
 	}
 	return nil
 }
@@ -147,8 +149,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := common.validate(); err != nil {
 		return err
 	}
-	if storageBufferMiB < 1 || storageBufferMiB > 1<<14 {
-		return fmt.Errorf("%w: --storage-buffer-mib %d must be from 1 to 16384", errUsage, storageBufferMiB)
+	if storageBufferMiB < 1 || storageBufferMiB > service.MaxStorageBuffer>>20 {
+		// The service checks its budget too; the flag's unit is MiB.
+		return fmt.Errorf("%w: --storage-buffer-mib %d must be from 1 to %d", errUsage, storageBufferMiB, service.MaxStorageBuffer>>20)
 	}
 	readers, writers, err := readTokenFiles(readTokenFile, writeTokenFile)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/memstore"
+	"github.com/eventfold/eventfold/internal/restart"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -133,20 +134,14 @@ func (p *Processor) graph(order *commitOrder) *goka.GroupGraph {
 // for example because the brokers are unreachable, it is rebuilt after a
 // pause: the table is then recovered from Kafka and no event is lost.
 func (p *Processor) Run(ctx context.Context) error {
-	for {
-		err := p.runOnce(ctx)
-		p.running.Store(false)
-		if ctx.Err() != nil {
-			return nil
-		}
+	run := func(ctx context.Context) error {
+		defer p.running.Store(false)
+		return p.runOnce(ctx)
+	}
+	return restart.Loop(ctx, p.cfg.RestartBackoff, run, func(err error) {
 		p.metrics.restarts.Inc()
 		p.log.Warn("processor stopped, restarting", "error", err, "backoff", p.cfg.RestartBackoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(p.cfg.RestartBackoff):
-		}
-	}
+	})
 }
 
 func (p *Processor) runOnce(ctx context.Context) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/memstore"
+	"github.com/eventfold/eventfold/internal/restart"
 	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/processor"
 )
@@ -95,19 +96,10 @@ func (v *View) Hub() *Hub { return v.hub }
 // Run replicates the table until ctx is cancelled, rebuilding the goka
 // view after a failure.
 func (v *View) Run(ctx context.Context) error {
-	for {
-		err := v.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
+	return restart.Loop(ctx, v.cfg.RestartBackoff, v.runOnce, func(err error) {
 		v.metrics.restarts.Inc()
 		v.log.Warn("view stopped, restarting", "error", err, "backoff", v.cfg.RestartBackoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(v.cfg.RestartBackoff):
-		}
-	}
+	})
 }
 
 func (v *View) runOnce(ctx context.Context) error {

@@ -19,6 +19,23 @@ type Topics struct {
 	Replication int16
 }
 
+// MaxPartitions bounds the partitions of the topics created at start.
+const MaxPartitions = 10000
+
+// Validate reports topics that cannot be set up: a name missing, or a
+// partition count or replication factor out of range.
+func (t Topics) Validate() error {
+	switch {
+	case t.Events == "" || t.Group == "":
+		return errors.New("the events topic and the group must not be empty")
+	case t.Partitions < 1 || t.Partitions > MaxPartitions:
+		return fmt.Errorf("partitions %d must be from 1 to %d", t.Partitions, MaxPartitions)
+	case t.Replication < 1:
+		return fmt.Errorf("replication %d must be positive", t.Replication)
+	}
+	return nil
+}
+
 // Table is the goka group table topic of the group.
 func (t Topics) Table() string { return t.Group + "-table" }
 

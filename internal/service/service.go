@@ -28,6 +28,9 @@ import (
 	"github.com/eventfold/eventfold/web/ui"
 )
 
+// MaxStorageBuffer bounds Config.StorageBuffer: 16 GiB.
+const MaxStorageBuffer = 16 << 30
+
 // Config configures the service.
 type Config struct {
 	Kafka  kafka.Config
@@ -61,11 +64,11 @@ func (c Config) Validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		return fmt.Errorf("failed to validate kafka config: %w", err)
 	}
-	if c.Topics.Events == "" || c.Topics.Group == "" {
-		return errors.New("no events topic or group")
+	if err := c.Topics.Validate(); err != nil {
+		return fmt.Errorf("failed to validate topics: %w", err)
 	}
-	if c.StorageBuffer < 0 {
-		return fmt.Errorf("storage buffer %d must not be negative", c.StorageBuffer)
+	if c.StorageBuffer < 0 || c.StorageBuffer > MaxStorageBuffer {
+		return fmt.Errorf("storage buffer of %d bytes must be from 0 (the default) to %d", c.StorageBuffer, MaxStorageBuffer)
 	}
 	if err := c.Web.Validate(); err != nil {
 		return fmt.Errorf("failed to validate web config: %w", err)

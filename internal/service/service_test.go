@@ -71,7 +71,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	base := Config{Kafka: kafka.DefaultConfig(), Topics: kafka.Topics{Events: "e", Group: "g"}, Web: web.DefaultConfig()}
+	base := Config{Kafka: kafka.DefaultConfig(), Topics: kafka.Topics{Events: "e", Group: "g", Partitions: 3, Replication: 1}, Web: web.DefaultConfig()}
 	base.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	tests := []struct {
 		name   string
@@ -82,6 +82,8 @@ func TestValidate(t *testing.T) {
 		{"no brokers", func(c *Config) { c.Kafka.Brokers = nil }, false},
 		{"no group", func(c *Config) { c.Topics.Group = "" }, false},
 		{"negative buffer", func(c *Config) { c.StorageBuffer = -1 }, false},
+		{"no partitions", func(c *Config) { c.Topics.Partitions = 0 }, false},
+		{"buffer over 16 GiB", func(c *Config) { c.StorageBuffer = MaxStorageBuffer + 1 }, false},
 		{"bad web config", func(c *Config) { c.Web.MaxWait = 0 }, false},
 	}
 	for _, test := range tests {
