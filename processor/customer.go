@@ -82,6 +82,15 @@ func (CustomerCodec) Decode(data []byte) (any, error) {
 	return DecodeCustomer(data)
 }
 
+// CustomerOf is the state of a value CustomerCodec decoded (what goka's
+// Context.Value returns): the zero Customer for no value.
+func CustomerOf(value any) Customer {
+	if c, ok := value.(*Customer); ok && c != nil {
+		return *c
+	}
+	return Customer{}
+}
+
 // DecodeCustomer parses a table value. It calls the fast decoder
 // directly: through json.Unmarshal, validating and re-scanning the input
 // would cost three times the decoding itself.

@@ -225,12 +225,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
 	// The state is read only for a record that decodes, as goka fails
 	// the processor when its storage cannot be read.
-	state := func() (c Customer) {
-		if v, ok := ctx.Value().(*Customer); ok && v != nil {
-			c = *v
-		}
-		return c
-	}
+	state := func() Customer { return CustomerOf(ctx.Value()) }
 	v := decide(state, input{key: ctx.Key(), value: value, headers: ctx.Headers(), partition: ctx.Partition(),
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions)
 	switch {

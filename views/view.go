@@ -259,8 +259,7 @@ func (v *View) raw(id string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to look up %s: %w", id, err)
 	}
-	raw, _ := value.(json.RawMessage) // tableCodec yields json.RawMessage, nil for no value
-	return raw, nil
+	return rawOf(value), nil
 }
 
 // tableCodec hands the view the table's values as stored: it decodes them
@@ -279,6 +278,13 @@ func (tableCodec) Encode(value any) ([]byte, error) {
 
 // Decode implements goka.Codec.
 func (tableCodec) Decode(data []byte) (any, error) { return json.RawMessage(data), nil }
+
+// rawOf is the stored bytes of a value tableCodec decoded, nil for no
+// value.
+func rawOf(value any) json.RawMessage {
+	raw, _ := value.(json.RawMessage)
+	return raw
+}
 
 // Bounds of one List page. Ids that were never registered hold table
 // entries too (their rejected decisions), and anyone who may write can
@@ -326,7 +332,7 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, string, err
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to read %s from the view: %w", key, err)
 		}
-		raw, _ := value.(json.RawMessage)
+		raw := rawOf(value)
 		size += len(raw)
 		c, err := processor.DecodeCustomer(raw)
 		if err != nil {
