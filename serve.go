@@ -139,6 +139,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.intVar(&limits.MaxWatchersPerClient, "max-watchers-per-client", defaults.MaxWatchersPerClient, "open watch streams allowed per client IP; 0 = no per-client bound (behind a proxy)")
 	fs.intVar(&limits.MaxWaiters, "max-waiters", defaults.MaxWaiters, "requests waiting for a version or a decision allowed in all")
 	fs.intVar(&limits.MaxWaitersPerClient, "max-waiters-per-client", defaults.MaxWaitersPerClient, "waiting requests allowed per client IP; 0 = no per-client bound")
+	fs.intVar(&limits.MaxHistoryReads, "max-history-reads", defaults.MaxHistoryReads, "history and time-travel reads (events pages, ?version=, ?at=) allowed at a time in all")
+	fs.intVar(&limits.MaxHistoryReadsPerClient, "max-history-reads-per-client", defaults.MaxHistoryReadsPerClient, "history and time-travel reads allowed at a time per client IP; 0 = no per-client bound")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -186,6 +188,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg.TLSCertFile, webCfg.TLSKeyFile = tlsCert, tlsKey
 	webCfg.MaxWatchers, webCfg.MaxWatchersPerClient = limits.MaxWatchers, limits.MaxWatchersPerClient
 	webCfg.MaxWaiters, webCfg.MaxWaitersPerClient = limits.MaxWaiters, limits.MaxWaitersPerClient
+	webCfg.MaxHistoryReads, webCfg.MaxHistoryReadsPerClient = limits.MaxHistoryReads, limits.MaxHistoryReadsPerClient
 	if webCfg.ReadTokens, err = readTokens(readTokenFile); err != nil {
 		return err
 	}
