@@ -57,6 +57,7 @@ var metricTypes = map[string]string{
 	"eventfold_ready":                         "gauge",
 	"eventfold_watchers":                      "gauge",
 	"eventfold_waiters":                       "gauge",
+	"eventfold_history_reads":                 "gauge",
 	"eventfold_view_subscribers":              "gauge",
 	"eventfold_build_info":                    "gauge",
 }
