@@ -433,7 +433,7 @@ func (p *pipeline) registerAndAwait(t *testing.T, id, data string) {
 	}
 }
 
-func gaugeValue(t *testing.T, p *pipeline, name string) float64 {
+func gaugeValue(t testing.TB, p *pipeline, name string) float64 {
 	t.Helper()
 	families, err := p.reg.Gather()
 	if err != nil {
