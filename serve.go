@@ -140,6 +140,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.intVar(&limits.MaxWaitersPerClient, "max-waiters-per-client", defaults.MaxWaitersPerClient, "waiting requests allowed per client IP; 0 = no per-client bound")
 	fs.intVar(&limits.MaxConnections, "max-connections", defaults.MaxConnections, "open HTTP connections allowed in all, idle ones included; more are closed at accept")
 	fs.intVar(&limits.MaxConnectionsPerClient, "max-connections-per-client", defaults.MaxConnectionsPerClient, "open HTTP connections allowed per client IP; 0 = no per-client bound (behind a proxy)")
+	fs.intVar(&limits.MaxHistoryReads, "max-history-reads", defaults.MaxHistoryReads, "history and time-travel reads (events pages, ?version=, ?at=) allowed at a time in all")
+	fs.intVar(&limits.MaxHistoryReadsPerClient, "max-history-reads-per-client", defaults.MaxHistoryReadsPerClient, "history and time-travel reads allowed at a time per client IP; 0 = no per-client bound")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -173,6 +175,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg.TLSCertFile, webCfg.TLSKeyFile = tlsCert, tlsKey
 	webCfg.MaxWatchers, webCfg.MaxWatchersPerClient = limits.MaxWatchers, limits.MaxWatchersPerClient
 	webCfg.MaxWaiters, webCfg.MaxWaitersPerClient = limits.MaxWaiters, limits.MaxWaitersPerClient
+	webCfg.MaxHistoryReads, webCfg.MaxHistoryReadsPerClient = limits.MaxHistoryReads, limits.MaxHistoryReadsPerClient
 	webCfg.MaxConnections, webCfg.MaxConnectionsPerClient = limits.MaxConnections, limits.MaxConnectionsPerClient
 	webCfg.ReadTokens, webCfg.WriteTokens = readers, writers
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir,

@@ -59,6 +59,7 @@ var metricTypes = map[string]string{
 	"eventfold_waiters":                        "gauge",
 	"eventfold_http_connections":               "gauge",
 	"eventfold_http_connections_refused_total": "counter",
+	"eventfold_history_reads":                  "gauge",
 	"eventfold_view_subscribers":               "gauge",
 	"eventfold_build_info":                     "gauge",
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/kafka"
@@ -21,14 +22,25 @@ var (
 	ErrHistoryTruncated = errors.New("history truncated")
 )
 
+// MaxPageBytes bounds the event bytes of one page of Events: a page ends
+// before the event that would take it past this budget, so that a page
+// of events near the 64 KiB bound of the contract stays about 1 MiB
+// instead of 64 MiB. A page holds at least one event.
+const MaxPageBytes = 1 << 20
+
 // RecordReader reads records of the events topic by offset: a
 // kafka.OffsetReader.
 type RecordReader interface {
-	Read(ctx context.Context, partition int32, offsets []int64) ([]kafka.Record, error)
+	// Each calls fn with the record at each offset, in offset order,
+	// holding one fetch response at a time; the record's bytes belong to
+	// the reader once fn returns.
+	Each(ctx context.Context, partition int32, offsets []int64, fn func(kafka.Record) error) error
 }
 
 // History reads a customer's accepted events back from the events topic,
-// using the offsets its state keeps, and replays them with the fold.
+// using the offsets its state keeps, and replays them with the fold. Its
+// reads hold one fetch response and one page at a time, whatever the
+// number of events they go through.
 type History struct {
 	reader     RecordReader
 	partitions int32
@@ -48,21 +60,42 @@ type Event struct {
 	Offset    int64           `json:"offset"`
 	Time      time.Time       `json:"time"`
 	Event     json.RawMessage `json:"event"`
-
-	decoded processor.Event
 }
 
-// Events returns up to limit accepted events of c with versions above
-// afterVersion, in order. When afterVersion lies before the kept history,
-// the events start at the first kept version.
+// errPageDone stops a read early; it never leaves this package.
+var errPageDone = errors.New("page done")
+
+// Events returns accepted events of c with versions above afterVersion,
+// in order: up to limit of them, and no more than MaxPageBytes of event
+// bytes unless the first alone is more. When afterVersion lies before the
+// kept history, the events start at the first kept version; at or past
+// the last version, there are none.
 func (h *History) Events(ctx context.Context, c *processor.Customer, afterVersion int64, limit int) ([]Event, error) {
-	first := c.History.FirstVersion()
-	from := max(afterVersion+1, first)
-	to := min(c.Version, from+int64(limit)-1)
-	if c.History.Len() == 0 || from > to {
-		return nil, nil
+	if c.History.Len() == 0 || afterVersion >= c.Version || limit < 1 {
+		return nil, nil // also keeps afterVersion+1 below from overflowing
 	}
-	return h.read(ctx, c, from, to)
+	from := max(afterVersion+1, c.History.FirstVersion())
+	to := c.Version
+	if int64(limit) <= to-from {
+		to = from + int64(limit) - 1
+	}
+	var (
+		out   []Event
+		bytes int
+	)
+	err := h.each(ctx, c, from, to, func(version int64, r kafka.Record, ev processor.Event) error {
+		if bytes += len(r.Value); bytes > MaxPageBytes && len(out) > 0 {
+			return errPageDone
+		}
+		// A copy, so the page does not keep the whole fetch response.
+		out = append(out, Event{Version: version, Partition: r.Partition, Offset: r.Offset, Time: ev.Time,
+			Event: json.RawMessage(slices.Clone(r.Value))})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageDone) {
+		return nil, err
+	}
+	return out, nil
 }
 
 // StateAtVersion replays c's events up to and including version.
@@ -73,11 +106,16 @@ func (h *History) StateAtVersion(ctx context.Context, c *processor.Customer, ver
 	case c.History.FirstVersion() != 1:
 		return nil, fmt.Errorf("%w: versions before %d of %s are no longer kept", ErrHistoryTruncated, c.History.FirstVersion(), c.ID)
 	}
-	events, err := h.read(ctx, c, 1, version)
+	var state processor.Customer
+	err := h.each(ctx, c, 1, version, func(_ int64, _ kafka.Record, ev processor.Event) error {
+		state, _ = processor.Apply(state, ev)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return replay(c.ID, events), nil
+	state.ID = c.ID
+	return &state, nil
 }
 
 // StateAtTime replays c's events up to the last one at or before t, in
@@ -86,62 +124,65 @@ func (h *History) StateAtTime(ctx context.Context, c *processor.Customer, t time
 	if c.History.FirstVersion() != 1 {
 		return nil, fmt.Errorf("%w: versions before %d of %s are no longer kept", ErrHistoryTruncated, c.History.FirstVersion(), c.ID)
 	}
-	events, err := h.read(ctx, c, 1, c.Version)
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for n < len(events) && !events[n].Time.After(t) {
+	var (
+		state processor.Customer
+		n     int64
+	)
+	err := h.each(ctx, c, 1, c.Version, func(_ int64, _ kafka.Record, ev processor.Event) error {
+		if ev.Time.After(t) {
+			return errPageDone
+		}
+		state, _ = processor.Apply(state, ev)
 		n++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageDone) {
+		return nil, err
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("%w: %s did not exist at %s", ErrVersionNotFound, c.ID, t.Format(time.RFC3339))
 	}
-	return replay(c.ID, events[:n]), nil
+	state.ID = c.ID
+	return &state, nil
 }
 
-// read returns the events of versions from..to of c.
-func (h *History) read(ctx context.Context, c *processor.Customer, from, to int64) ([]Event, error) {
+// each calls fn with each event of versions from..to of c, decoded, one
+// at a time. Only accepted events are kept in the history, so replaying
+// them gives a state whose recent decisions list those alone.
+func (h *History) each(ctx context.Context, c *processor.Customer, from, to int64,
+	fn func(version int64, r kafka.Record, ev processor.Event) error) error {
 	offsets, err := c.History.Offsets()
 	if err != nil {
-		return nil, fmt.Errorf("failed to decode the history of %s: %w", c.ID, err)
+		return fmt.Errorf("failed to decode the history of %s: %w", c.ID, err)
 	}
 	first := c.History.FirstVersion()
 	want := offsets[from-first : to-first+1]
 	partition := processor.PartitionFor(c.ID, h.partitions)
-	records, err := h.reader.Read(ctx, partition, want)
-	if errors.Is(err, kafka.ErrOffsetGone) {
-		return nil, fmt.Errorf("%w: %w", ErrHistoryTruncated, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the events of %s: %w", c.ID, err)
-	}
-	if len(records) != len(want) {
-		return nil, fmt.Errorf("read %d of the %d events of %s", len(records), len(want), c.ID)
-	}
-	out := make([]Event, len(records))
-	for i, r := range records {
+	version := from
+	err = h.reader.Each(ctx, partition, want, func(r kafka.Record) error {
 		ev, err := processor.Decode(c.ID, r.Value)
 		if err != nil {
-			return nil, fmt.Errorf("event %d of %s at offset %d no longer decodes: %w", from+int64(i), c.ID, r.Offset, err)
+			return fmt.Errorf("event %d of %s at offset %d no longer decodes: %w", version, c.ID, r.Offset, err)
 		}
 		ev.Offset = r.Offset
 		if ev.Time.IsZero() {
 			ev.Time = r.Timestamp.UTC() // as the processor did
 		}
-		out[i] = Event{Version: from + int64(i), Partition: partition, Offset: r.Offset, Time: ev.Time,
-			Event: json.RawMessage(r.Value), decoded: ev}
+		if err := fn(version, r, ev); err != nil {
+			return err
+		}
+		version++
+		return nil
+	})
+	switch {
+	case errors.Is(err, kafka.ErrOffsetGone):
+		return fmt.Errorf("%w: %w", ErrHistoryTruncated, err)
+	case errors.Is(err, errPageDone):
+		return err
+	case err != nil:
+		return fmt.Errorf("failed to read the events of %s: %w", c.ID, err)
+	case version != to+1:
+		return fmt.Errorf("read %d of the %d events of %s", version-from, len(want), c.ID)
 	}
-	return out, nil
-}
-
-// replay folds accepted events from an empty state. Only accepted events
-// are replayed, so the result's recent decisions list those alone.
-func replay(id string, events []Event) *processor.Customer {
-	var state processor.Customer
-	for _, e := range events {
-		state, _ = processor.Apply(state, e.decoded)
-	}
-	state.ID = id
-	return &state
+	return nil
 }

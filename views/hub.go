@@ -1,24 +1,99 @@
 package views
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/eventfold/eventfold/processor"
 )
 
-// Change is one new value of a customer in the table, as stored.
+// The hub keeps one window of the latest changes for all its subscribers,
+// instead of a queue per subscriber: what slow subscribers pin is this
+// window, whatever their number. A subscriber that has not read a change
+// when the change leaves the window is dropped.
+const (
+	// WindowChanges is the most changes the window holds.
+	WindowChanges = 4096
+	// WindowBytes bounds the window's table values. A change also holds
+	// its state event once a subscriber asked for it, which is smaller
+	// than the value (the state without its history offsets): the window
+	// holds at most twice this.
+	WindowBytes = 32 << 20
+)
+
+// Change is one new value of a customer in the table, as stored. Every
+// subscriber shares the same Change: it must not be modified.
 type Change struct {
 	Key   string
 	Value []byte
+
+	seq  uint64 // position in the hub's stream of changes
+	once sync.Once
+	// Set by once: the change as a state event, its version, and whether
+	// the change was an accepted event.
+	event    []byte
+	version  int64
+	accepted bool
+}
+
+// StateEvent returns the change as the "state" event of a change stream
+// (AppendStateEvent) with its version, when the table write was an
+// accepted event; ok is false for rejections, which rewrite the entry
+// without changing the state, and for values that do not decode. It is
+// built once for all the change's subscribers, which share its bytes and
+// must not modify them.
+func (c *Change) StateEvent() (event []byte, version int64, ok bool) {
+	c.once.Do(func() {
+		state, err := processor.DecodeCustomer(c.Value)
+		if err != nil || !changedState(state) {
+			return
+		}
+		body, version, err := processor.PublicJSON(c.Value)
+		if err != nil {
+			return
+		}
+		c.event, c.version, c.accepted = AppendStateEvent(make([]byte, 0, len(body)+len(c.Key)+48), c.Key, version, body), version, true
+	})
+	return c.event, c.version, c.accepted
+}
+
+// AppendStateEvent appends the Server-Sent Events frame of a customer's
+// state to dst: event "state", id "<customer>@<version>", and the state as
+// lookups show it (processor.PublicJSON, one line) as its data.
+func AppendStateEvent(dst []byte, id string, version int64, body []byte) []byte {
+	dst = append(dst, "event: state\nid: "...)
+	dst = append(dst, id...)
+	dst = append(dst, '@')
+	dst = strconv.AppendInt(dst, version, 10)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, body...)
+	return append(dst, "\n\n"...)
+}
+
+// changedState reports whether the table write that produced c was an
+// accepted event.
+func changedState(c *processor.Customer) bool {
+	if !c.Registered() || len(c.Decisions) == 0 {
+		return false
+	}
+	last := c.Decisions[len(c.Decisions)-1]
+	return last.Outcome == processor.Accepted && last.Version == c.Version
 }
 
 // Hub fans table changes out to subscribers. Publishing never blocks: a
-// subscriber whose buffer is full is dropped (its channel closed), so a
-// slow reader cannot slow the view down.
+// subscriber that falls out of the window is dropped (Ready is closed and
+// Take reports the end), so a slow reader cannot slow the view down nor
+// make it hold more than the window.
 type Hub struct {
-	mu    sync.Mutex
-	byKey map[string]map[*Subscription]struct{}
-	all   map[*Subscription]struct{}
-	count atomic.Int64
+	mu     sync.RWMutex
+	byKey  map[string]map[*Subscription]struct{}
+	all    map[*Subscription]struct{}
+	count  atomic.Int64
+	window [WindowChanges]*Change // the change of seq s is at s % WindowChanges
+	head   uint64                 // seq of the next change
+	tail   uint64                 // seq of the oldest change kept
+	bytes  int                    // counted bytes of the changes kept
 }
 
 // NewHub returns an empty hub.
@@ -29,31 +104,53 @@ func NewHub() *Hub {
 // Subscription receives changes until it is closed or dropped.
 type Subscription struct {
 	hub     *Hub
-	key     string // "" for every key
-	c       chan Change
+	key     string        // "" for every key
+	next    atomic.Uint64 // seq of the first change not taken yet
+	ready   chan struct{}
 	dropped atomic.Bool
 	once    sync.Once
 }
 
-// C delivers changes; it is closed when the subscription ends.
-func (s *Subscription) C() <-chan Change { return s.c }
+// Ready receives a value when changes may be waiting; it is closed when
+// the subscription ends. Take the changes then.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
 
-// Dropped reports whether the hub dropped the subscription because its
-// buffer was full.
+// Take appends the changes published since the last Take (for the
+// subscription's key, or all of them) to dst, in order, and returns it
+// with true; or with false once the subscription has ended.
+func (s *Subscription) Take(dst []*Change) ([]*Change, bool) {
+	h := s.hub
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if s.dropped.Load() || !h.subscribed(s) {
+		return dst, false
+	}
+	// A cursor before the window belongs to a subscriber of one key
+	// whose own changes are all still in it: else it would have been
+	// dropped.
+	for seq := max(s.next.Load(), h.tail); seq < h.head; seq++ {
+		if c := h.window[seq%WindowChanges]; s.key == "" || c.Key == s.key {
+			dst = append(dst, c)
+		}
+	}
+	s.next.Store(h.head)
+	return dst, true
+}
+
+// Dropped reports whether the hub dropped the subscription because it
+// fell out of the window.
 func (s *Subscription) Dropped() bool { return s.dropped.Load() }
 
 // Close ends the subscription. It is safe to call more than once.
 func (s *Subscription) Close() { s.hub.remove(s) }
 
-// Subscribe returns a subscription to changes of key, or of every key
-// when key is empty, with room for buffer undelivered changes.
-func (h *Hub) Subscribe(key string, buffer int) *Subscription {
-	if buffer < 1 {
-		buffer = 1
-	}
-	s := &Subscription{hub: h, key: key, c: make(chan Change, buffer)}
+// Subscribe returns a subscription to the changes of key, or of every key
+// when key is empty, from now on.
+func (h *Hub) Subscribe(key string) *Subscription {
+	s := &Subscription{hub: h, key: key, ready: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.next.Store(h.head)
 	if key == "" {
 		h.all[s] = struct{}{}
 	} else {
@@ -71,29 +168,68 @@ func (h *Hub) Subscribe(key string, buffer int) *Subscription {
 // Subscribers returns the number of open subscriptions.
 func (h *Hub) Subscribers() int64 { return h.count.Load() }
 
-// Publish hands a change to every subscriber of its key and of all keys.
-func (h *Hub) Publish(c Change) {
+// Publish hands a new value of key to every subscriber of that key and
+// of all keys. The hub keeps value until the change leaves its window.
+func (h *Hub) Publish(key string, value []byte) {
 	if h.count.Load() == 0 {
 		return // the common case during recovery: nobody listens
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.byKey[c.Key] {
-		h.deliver(s, c)
+	size := len(value)
+	for h.tail < h.head && (h.head-h.tail >= WindowChanges || h.bytes+size > WindowBytes) {
+		h.evictLocked()
+	}
+	c := &Change{Key: key, Value: value, seq: h.head}
+	h.window[c.seq%WindowChanges] = c
+	h.head++
+	h.bytes += size
+	for s := range h.byKey[key] {
+		notify(s)
 	}
 	for s := range h.all {
-		h.deliver(s, c)
+		notify(s)
 	}
 }
 
-// deliver must be called with h.mu held.
-func (h *Hub) deliver(s *Subscription, c Change) {
+// notify wakes s without blocking: a value already waiting says the same.
+func notify(s *Subscription) {
 	select {
-	case s.c <- c:
+	case s.ready <- struct{}{}:
 	default:
+	}
+}
+
+// evictLocked drops the oldest change from the window, and with it the
+// subscribers that wanted it and have not taken it.
+func (h *Hub) evictLocked() {
+	old := h.window[h.tail%WindowChanges]
+	for s := range h.byKey[old.Key] {
+		h.dropIfBehindLocked(s, old.seq)
+	}
+	for s := range h.all {
+		h.dropIfBehindLocked(s, old.seq)
+	}
+	h.window[h.tail%WindowChanges] = nil
+	h.bytes -= len(old.Value)
+	h.tail++
+}
+
+func (h *Hub) dropIfBehindLocked(s *Subscription, seq uint64) {
+	if s.next.Load() <= seq {
 		s.dropped.Store(true)
 		h.removeLocked(s)
 	}
+}
+
+// subscribed reports whether s is still open; h.mu must be held.
+func (h *Hub) subscribed(s *Subscription) bool {
+	if s.key == "" {
+		_, ok := h.all[s]
+		return ok
+	}
+	_, ok := h.byKey[s.key][s]
+	return ok
 }
 
 func (h *Hub) remove(s *Subscription) {
@@ -112,7 +248,11 @@ func (h *Hub) removeLocked(s *Subscription) {
 				delete(h.byKey, s.key)
 			}
 		}
-		h.count.Add(-1)
-		close(s.c)
+		if h.count.Add(-1) == 0 {
+			// Nobody listens: let the window's values go.
+			clear(h.window[:])
+			h.tail, h.bytes = h.head, 0
+		}
+		close(s.ready)
 	})
 }

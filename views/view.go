@@ -142,7 +142,7 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 		return fmt.Errorf("failed to store table record for %s: %w", key, err)
 	}
 	v.metrics.updates.Inc()
-	v.hub.Publish(Change{Key: key, Value: value})
+	v.hub.Publish(key, value)
 	return nil
 }
 
@@ -378,7 +378,7 @@ func (v *View) WaitForDecision(ctx context.Context, id, eventID string) (process
 func (v *View) waitFor(ctx context.Context, id string, done func(*processor.Customer) bool) (*processor.Customer, error) {
 	for {
 		// Subscribe before reading, so no change slips in between.
-		sub := v.hub.Subscribe(id, 16)
+		sub := v.hub.Subscribe(id)
 		c, err := v.get(id)
 		if err != nil {
 			sub.Close()
@@ -388,17 +388,17 @@ func (v *View) waitFor(ctx context.Context, id string, done func(*processor.Cust
 			sub.Close()
 			return c, nil
 		}
-		dropped := false
-		for !dropped {
+		var changes []*Change
+		for open := true; open; {
 			select {
 			case <-ctx.Done():
 				sub.Close()
 				return c, ctx.Err()
-			case change, ok := <-sub.C():
-				if !ok {
-					dropped = true // fell behind: read again, subscribed anew
-					break
-				}
+			case <-sub.Ready():
+			}
+			// Not open: dropped for falling behind; read again, subscribed anew.
+			changes, open = sub.Take(changes[:0])
+			for _, change := range changes {
 				next, err := processor.DecodeCustomer(change.Value)
 				if err != nil {
 					continue

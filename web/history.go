@@ -21,14 +21,17 @@ type HistoryReader interface {
 // historyTimeout bounds the Kafka reads of one history request.
 const historyTimeout = 10 * time.Second
 
-// eventPage is the body of GET /customers/{id}/events.
+// eventPage is the body of GET /customers/{id}/events. It is built whole
+// before it is sent, so that a failed read still answers 503: a page is
+// at most views.MaxPageBytes of events, and the history-read slots bound
+// how many are built at once.
 type eventPage struct {
 	Events []views.Event `json:"events"`
 	// FirstVersion is the oldest version still readable (1 unless the
 	// history was truncated).
 	FirstVersion int64 `json:"first_version"`
 	// NextAfterVersion is the after_version of the next page, absent on
-	// the last page.
+	// the last page. A page may end before limit, at the byte budget.
 	NextAfterVersion int64 `json:"next_after_version,omitempty"`
 }
 
@@ -49,8 +52,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
-	defer cancel()
+	ctx, done, ok := s.startHistoryRead(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	events, err := s.history.Events(ctx, c, after, int(limit))
 	if err != nil {
 		s.historyFailed(w, err)
@@ -73,25 +79,31 @@ func (s *Server) customerAsOf(w http.ResponseWriter, r *http.Request, c *process
 		writeError(w, http.StatusBadRequest, "invalid_parameter", "give version or at, not both")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
-	defer cancel()
 	var (
-		past *processor.Customer
-		err  error
+		version int64
+		at      time.Time
+		err     error
 	)
 	if q.Has("version") {
-		version, perr := parseInt(q.Get("version"), 0, "version")
-		if perr != nil || version < 1 {
+		if version, err = parseInt(q.Get("version"), 0, "version"); err != nil || version < 1 {
 			writeError(w, http.StatusBadRequest, "invalid_parameter", "version must be a positive integer")
 			return
 		}
+	} else if at, err = time.Parse(time.RFC3339Nano, q.Get("at")); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("at %q is not an RFC 3339 time", q.Get("at")))
+		return
+	}
+	// Time travel folds up to processor.MaxHistory events: it counts
+	// against the history reads.
+	ctx, done, ok := s.startHistoryRead(w, r)
+	if !ok {
+		return
+	}
+	defer done()
+	var past *processor.Customer
+	if version > 0 {
 		past, err = s.history.StateAtVersion(ctx, c, version)
 	} else {
-		at, perr := time.Parse(time.RFC3339Nano, q.Get("at"))
-		if perr != nil {
-			writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("at %q is not an RFC 3339 time", q.Get("at")))
-			return
-		}
 		past, err = s.history.StateAtTime(ctx, c, at)
 	}
 	if err != nil {
@@ -100,6 +112,18 @@ func (s *Server) customerAsOf(w http.ResponseWriter, r *http.Request, c *process
 	}
 	w.Header().Set("ETag", etag(past.Version))
 	writeJSON(w, http.StatusOK, public(past))
+}
+
+// startHistoryRead takes a history-read slot for the request and bounds
+// its Kafka reads in time, or answers the request and returns ok false.
+// done releases both.
+func (s *Server) startHistoryRead(w http.ResponseWriter, r *http.Request) (ctx context.Context, done func(), ok bool) {
+	release, ok := s.admit(w, r, s.histories)
+	if !ok {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
+	return ctx, func() { cancel(); release() }, true
 }
 
 // registeredCustomer looks up the customer of the request's {id}, or

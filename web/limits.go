@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,8 +16,10 @@ import (
 // client can hold more of the server than the operator allows: change
 // streams (watchers) and requests waiting for a version or a decision
 // (waiters) each hold a goroutine, a connection and a subscription to the
-// view's changes. A full server answers 503 with the kind that is full
-// (too_many_watchers, too_many_waiters); a client over its own share
+// view's changes; history and time-travel reads (history reads) each hold
+// a page of events or a fetch response. A full server answers 503 with
+// the kind that is full (too_many_watchers, too_many_waiters,
+// too_many_history_reads); a client over its own share
 // answers 429 too_many_requests. Both carry Retry-After.
 //
 // A client is its remote IP address. Behind a proxy every client has the
@@ -34,7 +37,7 @@ var (
 
 // slots counts the holders of one kind of lasting request.
 type slots struct {
-	kind      string // "watchers" or "waiters", for messages and codes
+	kind      string // "watchers", "waiters" or "history reads", for messages and codes
 	max       int    // in total
 	perClient int    // per client address; 0 for no per-client bound
 
@@ -93,7 +96,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, kind *slots) (rel
 			fmt.Sprintf("at most %d %s per client at a time", kind.perClient, kind.kind))
 		return nil, false
 	}
-	writeError(w, http.StatusServiceUnavailable, "too_many_"+kind.kind,
+	writeError(w, http.StatusServiceUnavailable, "too_many_"+strings.ReplaceAll(kind.kind, " ", "_"),
 		fmt.Sprintf("at most %d %s at a time", kind.max, kind.kind))
 	return nil, false
 }

@@ -18,7 +18,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, watchers, waiters func() int64, ready func() bool) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, watchers, waiters, histories func() int64, ready func() bool) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_requests_total",
@@ -38,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, watchers, waiters func() int64, ready
 		Name: "eventfold_waiters",
 		Help: "Requests waiting for a version or a decision (GET ?min_version=, POST events).",
 	}, func() float64 { return float64(waiters()) })
+	reading := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_history_reads",
+		Help: "History and time-travel reads in progress (GET /customers/{id}/events, ?version=, ?at=).",
+	}, func() float64 { return float64(histories()) })
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventfold_ready",
 		Help: "1 when /readyz answers 200 (view recovered, processor running), 0 otherwise.",
@@ -47,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, watchers, waiters func() int64, ready
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, open, waiting, readyGauge} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, open, waiting, reading, readyGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register http metrics: %w", err)
 		}

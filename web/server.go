@@ -88,6 +88,13 @@ type Config struct {
 	// leaves clients bounded by the total alone.
 	MaxConnections          int
 	MaxConnectionsPerClient int
+	// MaxHistoryReads bounds the history and time-travel reads (GET
+	// /customers/{id}/events, ?version=, ?at=) at a time, and
+	// MaxHistoryReadsPerClient bounds them per client IP (0: no
+	// per-client bound). Each holds up to a page (views.MaxPageBytes) or
+	// one fetch response in memory.
+	MaxHistoryReads          int
+	MaxHistoryReadsPerClient int
 	// BodyReadTimeout bounds reading one request body.
 	BodyReadTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers, so that a
@@ -120,7 +127,8 @@ func DefaultConfig() Config {
 		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second,
 		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		MaxConnections: 10000, MaxConnectionsPerClient: 1024}
+		MaxConnections: 10000, MaxConnectionsPerClient: 1024,
+		MaxHistoryReads: 32, MaxHistoryReadsPerClient: 8}
 }
 
 // Validate reports a configuration that cannot work.
@@ -134,7 +142,8 @@ func (c Config) Validate() error {
 	if c.MaxWatchers < 0 || c.WatchHeartbeat <= 0 || c.WatchWriteTimeout <= 0 {
 		return errors.New("watch limits must be positive")
 	}
-	if c.MaxWaiters < 0 || c.MaxWatchersPerClient < 0 || c.MaxWaitersPerClient < 0 || c.BodyReadTimeout <= 0 {
+	if c.MaxWaiters < 0 || c.MaxWatchersPerClient < 0 || c.MaxWaitersPerClient < 0 || c.BodyReadTimeout <= 0 ||
+		c.MaxHistoryReads < 0 || c.MaxHistoryReadsPerClient < 0 {
 		return errors.New("request limits must not be negative, and the body read timeout must be positive")
 	}
 	if c.MaxConnections <= 0 || c.MaxConnectionsPerClient < 0 {
@@ -165,6 +174,7 @@ type Server struct {
 	checks     []Check
 	watchers   *slots
 	waiters    *slots
+	histories  *slots // history and time-travel reads
 	routes     []Route
 	origins    *http.CrossOriginProtection
 	handler    http.Handler
@@ -186,8 +196,9 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
-		origins: http.NewCrossOriginProtection()}
-	m, err := newMetrics(reg, s.watchers.open, s.waiters.open, func() bool { ready, _ := s.ready(); return ready })
+		origins:   http.NewCrossOriginProtection(),
+		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}
+	m, err := newMetrics(reg, s.watchers.open, s.waiters.open, s.histories.open, func() bool { ready, _ := s.ready(); return ready })
 	if err != nil {
 		return nil, err
 	}

@@ -1,24 +1,19 @@
 package web
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 )
 
-// Subscriber hands out subscriptions to table changes: a views.Hub.
+// Subscriber hands out subscriptions to table changes: a views.Hub. A
+// watcher that falls out of the hub's window of changes is dropped: a
+// slow client must not slow the view down.
 type Subscriber interface {
-	Subscribe(key string, buffer int) *views.Subscription
+	Subscribe(key string) *views.Subscription
 }
-
-// watchBuffer is how many changes a watcher may fall behind before it is
-// dropped: a slow client must not slow the view down.
-const watchBuffer = 4096
 
 // watchCustomer streams GET /customers/{id}/watch: the current state, then
 // one "state" event per accepted change of that customer.
@@ -58,7 +53,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 
 	// Subscribe before reading the current state, so no change is lost
 	// between the two; versions already sent are skipped.
-	sub := s.subscriber.Subscribe(id, watchBuffer)
+	sub := s.subscriber.Subscribe(id)
 	defer sub.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -66,72 +61,75 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	var sent int64
+	var st stream
 	if id != "" {
-		c, err := s.lookups.Lookup(id)
-		if err == nil && c != nil {
-			if s.sendState(w, rc, c) != nil {
-				return
-			}
-			sent = c.Version
+		body, version, err := s.lookups.LookupJSON(id)
+		if err == nil && body != nil {
+			st.add(views.AppendStateEvent(nil, id, version, body), version)
 		}
 	}
-	if err := s.flush(rc); err != nil {
+	if err := s.send(w, rc, &st); err != nil {
 		return
 	}
 	heartbeat := time.NewTicker(s.cfg.WatchHeartbeat)
 	defer heartbeat.Stop()
+	var changes []*views.Change
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-heartbeat.C:
-			if err := s.writeSSE(w, rc, ": heartbeat\n\n"); err != nil {
+			st.pending = append(st.pending, heartbeatFrame)
+			if err := s.send(w, rc, &st); err != nil {
 				return
 			}
-		case change, ok := <-sub.C():
-			if !ok {
+		case <-sub.Ready():
+			var open bool
+			if changes, open = sub.Take(changes[:0]); !open {
 				// Dropped for falling behind: end the stream; the client
 				// reconnects and starts from the current state.
 				return
 			}
-			c, err := processor.DecodeCustomer(change.Value)
-			if err != nil || !changedState(c) || (id != "" && c.Version <= sent) {
-				continue
+			for _, c := range changes {
+				if event, version, ok := c.StateEvent(); ok && (id == "" || version > st.sent) {
+					st.add(event, version)
+				}
 			}
-			if s.sendState(w, rc, c) != nil {
+			clear(changes) // the hub's window, not this stream, keeps changes
+			if err := s.send(w, rc, &st); err != nil {
 				return
 			}
-			sent = c.Version
 		}
 	}
 }
 
-// changedState reports whether the table write that produced c was an
-// accepted event: rejections rewrite the entry without changing state.
-func changedState(c *processor.Customer) bool {
-	if !c.Registered() || len(c.Decisions) == 0 {
-		return false
-	}
-	last := c.Decisions[len(c.Decisions)-1]
-	return last.Outcome == processor.Accepted && last.Version == c.Version
+// stream is one watcher's frames not yet sent. Every watcher of a change
+// shares the change's frame, built once (views.Change.StateEvent); the
+// frames taken together are written and flushed at once.
+type stream struct {
+	pending [][]byte
+	sent    int64 // the last version sent, for a stream of one customer
 }
 
-func (s *Server) sendState(w http.ResponseWriter, rc *http.ResponseController, c *processor.Customer) error {
-	data, err := json.Marshal(public(c))
-	if err != nil {
-		return fmt.Errorf("failed to encode state: %w", err)
-	}
-	return s.writeSSE(w, rc, "event: state\nid: "+c.ID+"@"+strconv.FormatInt(c.Version, 10)+"\ndata: "+string(data)+"\n\n")
+func (st *stream) add(frame []byte, version int64) {
+	st.pending = append(st.pending, frame)
+	st.sent = version
 }
 
-// writeSSE writes one frame under a deadline, so a client that stops
-// reading is dropped instead of holding a goroutine forever.
-func (s *Server) writeSSE(w http.ResponseWriter, rc *http.ResponseController, frame string) error {
+var heartbeatFrame = []byte(": heartbeat\n\n")
+
+// send writes the pending frames under one deadline and flushes them, so
+// a client that stops reading is dropped instead of holding a goroutine
+// forever.
+func (s *Server) send(w http.ResponseWriter, rc *http.ResponseController, st *stream) error {
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchWriteTimeout)) // unsupported writers just have no deadline
-	if _, err := w.Write([]byte(frame)); err != nil {
-		return err
+	for _, b := range st.pending {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
+	clear(st.pending)
+	st.pending = st.pending[:0]
 	return s.flush(rc)
 }
 

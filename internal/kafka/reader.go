@@ -46,42 +46,47 @@ func NewOffsetReader(cfg Config, topic string) (*OffsetReader, error) {
 // Close releases the reader's connections.
 func (r *OffsetReader) Close() error { return r.client.Close() }
 
-// Read returns the records at the given offsets of one partition, in
-// offset order. Offsets must exist (be below the high-water mark).
-func (r *OffsetReader) Read(ctx context.Context, partition int32, offsets []int64) ([]Record, error) {
+// Each calls fn with the record at each of the given offsets of one
+// partition, in offset order, one fetch response at a time, so that
+// reading many records holds no more than one response (maxBytes, or one
+// batch when a batch is larger). A record's Key and Value point into
+// that response: fn must copy what it keeps. An error of fn stops the
+// reading and is returned as it is.
+func (r *OffsetReader) Each(ctx context.Context, partition int32, offsets []int64, fn func(Record) error) error {
 	want := slices.Clone(offsets)
 	slices.Sort(want)
 	want = slices.Compact(want)
-	out := make([]Record, 0, len(want))
 	for len(want) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		got, err := r.fetch(partition, want[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		i := 0
 		for _, rec := range got {
-			for i < len(want) && want[i] < rec.Offset {
+			if i < len(want) && want[i] < rec.Offset {
 				if i == 0 {
 					// The first wanted offset is not in the batch that
 					// should hold it: it was deleted or compacted away.
-					return nil, fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, want[0])
+					return fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, want[0])
 				}
 				break
 			}
 			if i < len(want) && want[i] == rec.Offset {
-				out = append(out, rec)
+				if err := fn(rec); err != nil {
+					return err
+				}
 				i++
 			}
 		}
 		if i == 0 {
-			return nil, fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, want[0])
+			return fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, want[0])
 		}
 		want = want[i:]
 	}
-	return out, nil
+	return nil
 }
 
 // fetch asks the leader for records from offset on, up to maxBytes.
