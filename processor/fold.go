@@ -29,6 +29,12 @@ const (
 	// event contract keep every state the fold makes under it, so only a
 	// state written by an older build, without those bounds, can get it.
 	ReasonStateTooLarge     = "state_too_large"
+	// ReasonKeyMissing: a sealed value names a data key that the keys
+	// topic does not hold, for a customer that was not erased.
+	ReasonKeyMissing = "key_missing"
+	// ReasonBadSeal: a sealed value fails authentication with its key:
+	// it was altered, or moved from another customer or field.
+	ReasonBadSeal           = "bad_seal"
 	ReasonInvalid           = "invalid"
 	ReasonNotRegistered     = "not_registered"
 	ReasonAlreadyRegistered = "already_registered"
@@ -38,13 +44,13 @@ const (
 
 // Reasons lists every rejection reason.
 var Reasons = []string{
-	ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonInvalid, ReasonNotRegistered,
+	ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonKeyMissing, ReasonBadSeal, ReasonInvalid, ReasonNotRegistered,
 	ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
 }
 
 // DeadLetterReasons lists the reasons whose records go to the dead-letter
 // topic.
-var DeadLetterReasons = []string{ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge}
+var DeadLetterReasons = []string{ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonKeyMissing, ReasonBadSeal}
 
 // Decision is the fold's verdict on one event.
 type Decision struct {

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -206,4 +207,75 @@ func hasPlaintext(ev Event) bool {
 // it in PersonalDataInvalidAttribute when they seal the event.
 func ValidateRedacted(ev Event) string {
 	return validate(ev, func(string) string { return "(personal data)" })
+}
+
+// Errors of Keyring.Verify.
+var (
+	// ErrKeyMissing: the key of a sealed value is not in the keys topic
+	// and its customer was not erased.
+	ErrKeyMissing = errors.New("data key missing")
+	// ErrBadSeal: a sealed value fails authentication.
+	ErrBadSeal = errors.New("sealed value fails authentication")
+)
+
+// Keyring is what the processor needs of the data keys (internal/keys).
+type Keyring interface {
+	// Verify authenticates a sealed value of a customer's field. It
+	// returns nil when the value is authentic or its key was erased with
+	// its customer (a rebuild after an erasure reaches the same decisions
+	// without the plaintext), an error wrapping ErrKeyMissing or
+	// ErrBadSeal otherwise. It may wait, boundedly, for the keys topic to
+	// be read up to its end; it never waits for a key to appear.
+	Verify(ctx context.Context, customer, field, sealed string) error
+	// KeyIDs lists the ids of the customer's keys the keyring holds.
+	KeyIDs(customer string) []string
+	// Erase forgets the customer's keys at once, before the tombstones
+	// the processor wrote come back from the keys topic.
+	Erase(customer string)
+}
+
+// verifySealed checks every sealed value of ev with the keyring and
+// returns the dead-letter reason of the first that fails.
+func verifySealed(ctx context.Context, kr Keyring, ev Event) (string, error) {
+	if kr == nil || !ev.Sealed {
+		return "", nil
+	}
+	for _, f := range PersonalFields(ev.Payload) {
+		if !IsSealed(*f.Value) {
+			continue
+		}
+		err := kr.Verify(ctx, ev.Key, f.Name, *f.Value)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrBadSeal):
+			return ReasonBadSeal, fmt.Errorf("%s of %q: %w", f.Name, ev.Key, err)
+		default:
+			return ReasonKeyMissing, fmt.Errorf("%s of %q: %w", f.Name, ev.Key, err)
+		}
+	}
+	return "", nil
+}
+
+// KeyRecordKey is the record key of a data key in the keys topic: each
+// key its own record, so that two writers creating a first key for one
+// customer at once both keep theirs (compaction keeps the last record of
+// a key). The customer id cannot contain '/'.
+func KeyRecordKey(customer, keyID string) string { return customer + "/" + keyID }
+
+// ErasedMarker is the value of the record keyed by the bare customer id
+// that an erasure writes to the keys topic: it outlives the tombstones of
+// the customer's keys, so that a rebuild knows a missing key was erased.
+var ErasedMarker = []byte(`{"erased":true}`)
+
+// shredKeys is what an event's decision erases: every key of a customer
+// that the event erases, and the keys of an event that arrives after the
+// erasure.
+func shredKeys(state, next Customer, ev Event, d Decision) []string {
+	switch {
+	case d.Outcome == Duplicate || next.Status != StatusErased:
+		return nil
+	case state.Status != StatusErased:
+		return next.DataKeys
+	}
+	return ev.KeyIDs
 }
