@@ -216,6 +216,8 @@ var (
 	ErrKeyMissing = errors.New("data key missing")
 	// ErrBadSeal: a sealed value fails authentication.
 	ErrBadSeal = errors.New("sealed value fails authentication")
+	// ErrCustomerErased: no data key is made for an erased customer.
+	ErrCustomerErased = errors.New("customer was erased")
 )
 
 // Keyring is what the processor needs of the data keys (internal/keys).

@@ -118,7 +118,7 @@ func changedState(c *processor.Customer) bool {
 }
 
 func (s *Server) sendState(w http.ResponseWriter, rc *http.ResponseController, c *processor.Customer) error {
-	data, err := json.Marshal(public(c))
+	data, err := json.Marshal(s.public(c))
 	if err != nil {
 		return fmt.Errorf("failed to encode state: %w", err)
 	}
