@@ -65,6 +65,10 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := security.check(ctx, kc); err != nil {
 		return err
 	}
+	producer, err := kafka.NewAsyncProducer(kc, processor.NewMurmur2Hasher)
+	if err != nil {
+		return err
+	}
 	var seal loader.Sealer
 	switch erasure {
 	case "off":
@@ -74,20 +78,19 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		keks, err := keys.LoadKEKs(kekFile)
 		if err != nil {
+			producer.Close()
 			return fmt.Errorf("%w: %w (give --kek-file, or --erasure=off to produce personal data in plaintext)", errUsage, err)
 		}
 		kr, err := service.StartKeyring(ctx, kc, kafka.Topics{Events: topic}, keks, slog.New(slog.NewTextHandler(stderr, nil)))
 		if err != nil {
+			producer.Close()
 			return err
 		}
 		defer kr.Close()
 		seal = kr.Seal
 	default:
+		producer.Close()
 		return fmt.Errorf("%w: --erasure %q must be on or off", errUsage, erasure)
-	}
-	producer, err := kafka.NewAsyncProducer(kc, processor.NewMurmur2Hasher)
-	if err != nil {
-		return err
 	}
 	n, err := loader.Load(ctx, in, producer, topic, mode, seal)
 	fmt.Fprintf(stdout, "produced %d events to %s\n", n, topic)

@@ -71,7 +71,7 @@ func TestSecurityBinaryTLSAndSASL(t *testing.T) {
 				binEvent(id+"-2", id, processor.TypeRenamed, "2026-06-01T00:01:00Z", `{"name":"Ada Secure"}`),
 				binEvent(id+"-3", id, processor.TypeEmailChanged, "2026-06-01T00:02:00Z", `{"email":"ada@secure.example"}`),
 			}
-			produce := command{path: bin, args: append([]string{"produce", "--brokers", addr}, test.flags...), env: test.env, stdin: valueLines(lines)}
+			produce := command{path: bin, args: append([]string{"produce", "--erasure=off", "--brokers", addr}, test.flags...), env: test.env, stdin: valueLines(lines)}
 			out := produce.succeed(t).output
 			if !strings.Contains(out, "produced 3 events") {
 				t.Fatalf("produce printed %q, want 3 events produced", out)

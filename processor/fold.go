@@ -28,7 +28,7 @@ const (
 	// MaxStateBytes even without its older decisions. The bounds of the
 	// event contract keep every state the fold makes under it, so only a
 	// state written by an older build, without those bounds, can get it.
-	ReasonStateTooLarge     = "state_too_large"
+	ReasonStateTooLarge = "state_too_large"
 	// ReasonKeyMissing: a sealed value names a data key that the keys
 	// topic does not hold, for a customer that was not erased.
 	ReasonKeyMissing = "key_missing"

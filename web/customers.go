@@ -177,5 +177,3 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-
