@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/rebuild"
+	"github.com/eventfold/eventfold/internal/service"
+	"github.com/eventfold/eventfold/processor"
 )
 
 type rebuildFlags struct {
@@ -59,8 +61,22 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopBroker()
-	err = rebuild.Run(ctx, rebuild.Config{Kafka: kc, Topics: f.common.topics(), DataDir: f.common.dataDir,
-		Interval: f.interval, Timeout: f.timeout, Logger: log}, stdout)
+	keks, err := f.common.keks(log)
+	if err != nil {
+		return err
+	}
+	cfg := rebuild.Config{Kafka: kc, Topics: f.common.topics(), DataDir: f.common.dataDir,
+		Interval: f.interval, Timeout: f.timeout, Logger: log}
+	if keks != nil {
+		cfg.Keyring = func(ctx context.Context) (processor.Keyring, func() error, error) {
+			kr, err := service.StartKeyring(ctx, kc, f.common.topics(), keks, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return kr, kr.Close, nil
+		}
+	}
+	err = rebuild.Run(ctx, cfg, stdout)
 	if errors.Is(err, rebuild.ErrRefused) {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/web"
@@ -35,6 +36,8 @@ type commonFlags struct {
 	logFormat    string
 	logLevel     string
 	security     kafkaSecurityFlags
+	kekFile      string
+	erasure      string
 }
 
 func (c *commonFlags) register(fs *flagSet) {
@@ -48,7 +51,41 @@ func (c *commonFlags) register(fs *flagSet) {
 	fs.stringVar(&c.kafkaVersion, "kafka-version", kafka.DefaultVersion, "Kafka protocol version spoken by sarama (at least 2.1.0)")
 	fs.stringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.stringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.stringVar(&c.kekFile, "kek-file", "", "file of key-encryption keys that wrap the customers' data keys (README: Personal data and erasure); empty generates one under --data-dir with the embedded broker")
+	fs.stringVar(&c.erasure, "erasure", "on", "on: seal personal data with per-customer keys that an erasure deletes; off: keep it in plaintext")
 	c.security.register(fs)
+}
+
+// keks reads the key-encryption keys, or returns nil with --erasure=off.
+// Without --kek-file, only the embedded broker gets a generated one: a
+// KEK beside the data it protects is for a quick start, not production.
+func (c *commonFlags) keks(log *slog.Logger) (*keys.KEKs, error) {
+	switch {
+	case c.erasure == "off":
+		log.Warn("erasure is off: personal data is written in plaintext, and an erasure cannot reach the events topic")
+		return nil, nil
+	case c.erasure != "on":
+		return nil, fmt.Errorf("%w: --erasure %q must be on or off", errUsage, c.erasure)
+	case c.kekFile != "":
+		k, err := keys.LoadKEKs(c.kekFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --kek-file: %w", errUsage, err)
+		}
+		return k, nil
+	case c.brokers != "":
+		return nil, fmt.Errorf("%w: no --kek-file: give the file of key-encryption keys (README: Personal data and erasure), or --erasure=off to keep personal data in plaintext", errUsage)
+	}
+	path := filepath.Join(c.dataDir, "kek")
+	k, created, err := keys.LoadOrCreateKEKs(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a key-encryption key beside the data it protects; give --kek-file in production", "path", path)
+	} else {
+		log.Warn("using the key-encryption key kept beside the data it protects; give --kek-file in production", "path", path)
+	}
+	return k, nil
 }
 
 func (c *commonFlags) validate() error {
@@ -178,7 +215,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg.MaxHistoryReads, webCfg.MaxHistoryReadsPerClient = limits.MaxHistoryReads, limits.MaxHistoryReadsPerClient
 	webCfg.MaxConnections, webCfg.MaxConnectionsPerClient = limits.MaxConnections, limits.MaxConnectionsPerClient
 	webCfg.ReadTokens, webCfg.WriteTokens = readers, writers
-	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir,
+	keks, err := common.keks(log)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir, KEKs: keks,
 		StorageBuffer: storageBufferMiB << 20, Web: webCfg, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
 		return err

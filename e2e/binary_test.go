@@ -104,7 +104,7 @@ func TestBinaryRestartKeepsState(t *testing.T) {
 	if next[id].Version != want[id].Version+1 {
 		t.Fatalf("%s: the rename gives version %d, want %d", id, next[id].Version, want[id].Version+1)
 	}
-	command{path: bin, args: []string{"produce", "--brokers", second.kafkaAddr}, stdin: valueLines(more)}.succeed(t)
+	command{path: bin, args: []string{"produce", "--erasure=off", "--brokers", second.kafkaAddr}, stdin: valueLines(more)}.succeed(t)
 	second.client.AwaitFold(t, next, 60*time.Second)
 	binAwaitMetrics(t, second.client, 30*time.Second, func(m binMetrics) []string {
 		if got := m.sum("eventfold_events_folded_total"); got != float64(len(more)) {

@@ -113,7 +113,7 @@ func preparePythonSDK(t *testing.T) func(*testing.T, string, string, processor.C
 func prepareProduceCommand(t *testing.T) func(*testing.T, string, string, processor.ContentMode, []testkit.Line) {
 	bin := binBuild(t)
 	return func(t *testing.T, brokers, topic string, mode processor.ContentMode, lines []testkit.Line) {
-		out := command{path: bin, args: []string{"produce", "--brokers", brokers, "--events-topic", topic, "--content-mode", string(mode)},
+		out := command{path: bin, args: []string{"produce", "--erasure=off", "--brokers", brokers, "--events-topic", topic, "--content-mode", string(mode)},
 			stdin: valueLines(lines)}.succeed(t).output
 		if want := fmt.Sprintf("produced %d events", len(lines)); !strings.Contains(out, want) {
 			t.Errorf("eventfold produce said %q, want %q", out, want)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
@@ -31,6 +33,8 @@ type pipeline struct {
 	client  *testkit.Client
 	handler http.Handler
 	routes  []web.Route
+	// stop stops the service before the test ends; cleanup does too.
+	stop func()
 }
 
 // startPipeline runs the service in process on a fresh kfake cluster.
@@ -81,6 +85,13 @@ func startPipelineOn(t testing.TB, broker string, topics kafka.Topics, opts ...f
 // storageDir, or in memory when it is empty.
 func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, storageDir string, opts ...func(*web.Config)) *pipeline {
 	t.Helper()
+	return startPipelineKEKs(t, broker, topics, storageDir, nil, opts...)
+}
+
+// startPipelineKEKs is startPipelineStored with erasure on when keks is
+// not nil.
+func startPipelineKEKs(t testing.TB, broker string, topics kafka.Topics, storageDir string, keks *keys.KEKs, opts ...func(*web.Config)) *pipeline {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
@@ -92,19 +103,21 @@ func startPipelineStored(t testing.TB, broker string, topics kafka.Topics, stora
 	// The service as serve assembles it, HTTP server included.
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: topics, DataDir: storageDir, Web: cfg, Logger: log,
-		RestartBackoff: 200 * time.Millisecond})
+		RestartBackoff: 200 * time.Millisecond, KEKs: keks})
 	if err != nil {
 		cancel()
 		t.Fatalf("failed to assemble the service: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		awaitStopped(t, "pipeline", done, 20*time.Second)
 	})
+	t.Cleanup(stop)
 	p := &pipeline{broker: broker, topics: topics, reg: svc.Registry, client: testkit.NewClient("http://" + svc.Addr().String()),
 		handler: svc.Server.Handler(), routes: svc.Server.Routes()}
+	p.stop = stop
 	p.client.WaitReady(t, 30*time.Second)
 	return p
 }

@@ -70,7 +70,7 @@ func TestRebuildRefusesLiveGroup(t *testing.T) {
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
 			before := committedOffsets(t, adm, names.events, names.live, 6)
-			code, out := rbRunBinary(t, bin, append([]string{"rebuild", "--brokers", broker}, test.args...)...)
+			code, out := rbRunBinary(t, bin, append([]string{"rebuild", "--erasure=off", "--brokers", broker}, test.args...)...)
 			if code != 2 {
 				t.Fatalf("rebuild %s exited %d, want 2; output:\n%s", strings.Join(test.args, " "), code, out)
 			}
@@ -117,7 +117,7 @@ func rbRebuildMatchesLive(t *testing.T, broker string, names rbNames) {
 
 	// The live processor keeps running, as serve would during a rebuild.
 	start := time.Now()
-	code, out := rbRunBinary(t, bin, "rebuild", "--brokers", broker, "--events-topic", names.events,
+	code, out := rbRunBinary(t, bin, "rebuild", "--erasure=off", "--brokers", broker, "--events-topic", names.events,
 		"--group", names.rebuilt, "--progress-interval", "250ms", "--timeout", "2m")
 	t.Logf("rebuild exited %d after %s; output:\n%s", code, time.Since(start).Round(time.Millisecond), out)
 	if code != 0 {
@@ -147,7 +147,7 @@ func rbRebuildMatchesLive(t *testing.T, broker string, names rbNames) {
 	t.Logf("%d keys identical in %s and %s", len(live), rbTable(names.live), rbTable(names.rebuilt))
 
 	// The new group has folded now: a second rebuild into it is refused.
-	code, out = rbRunBinary(t, bin, "rebuild", "--brokers", broker, "--events-topic", names.events, "--group", names.rebuilt)
+	code, out = rbRunBinary(t, bin, "rebuild", "--erasure=off", "--brokers", broker, "--events-topic", names.events, "--group", names.rebuilt)
 	if code != 2 || !strings.Contains(out, "choose a new --group") {
 		t.Errorf("second rebuild into %s exited %d, want 2 with advice; output:\n%s", names.rebuilt, code, out)
 	}

@@ -71,7 +71,7 @@ func TestSecurityBinaryTLSAndSASL(t *testing.T) {
 				binEvent(id+"-2", id, processor.TypeRenamed, "2026-06-01T00:01:00Z", `{"name":"Ada Secure"}`),
 				binEvent(id+"-3", id, processor.TypeEmailChanged, "2026-06-01T00:02:00Z", `{"email":"ada@secure.example"}`),
 			}
-			produce := command{path: bin, args: append([]string{"produce", "--brokers", addr}, test.flags...), env: test.env, stdin: valueLines(lines)}
+			produce := command{path: bin, args: append([]string{"produce", "--erasure=off", "--brokers", addr}, test.flags...), env: test.env, stdin: valueLines(lines)}
 			out := produce.succeed(t).output
 			if !strings.Contains(out, "produced 3 events") {
 				t.Fatalf("produce printed %q, want 3 events produced", out)
@@ -101,39 +101,39 @@ func TestSecurityBinaryRejected(t *testing.T) {
 		want     []string // parts of the output
 	}{
 		{name: "serve with a wrong PLAIN password",
-			args:     []string{"serve", "--brokers", sasl, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "plain-user", "--kafka-sasl-password", "wrong"},
+			args:     []string{"serve", "--erasure=off", "--brokers", sasl, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "plain-user", "--kafka-sasl-password", "wrong"},
 			wantCode: 1, want: []string{"failed to connect to kafka at " + sasl, `SASL authentication failed: PLAIN as "plain-user"`}},
 		{name: "serve with a wrong SCRAM-SHA-512 password",
-			args:     []string{"serve", "--brokers", sasl, "--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-username", "scram512-user", "--kafka-sasl-password", "wrong"},
+			args:     []string{"serve", "--erasure=off", "--brokers", sasl, "--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-username", "scram512-user", "--kafka-sasl-password", "wrong"},
 			wantCode: 1, want: []string{"failed to connect to kafka", `SASL authentication failed: SCRAM-SHA-512 as "scram512-user"`}},
 		// Without TLS and SASL there is no check at start: sarama's error
 		// stops the start, a moment later.
 		{name: "serve with no SASL to a SASL broker",
-			args:     []string{"serve", "--brokers", sasl},
+			args:     []string{"serve", "--erasure=off", "--brokers", sasl},
 			wantCode: 1, want: []string{"failed to connect to kafka at " + sasl}},
 		{name: "serve without the required client certificate",
-			args:     []string{"serve", "--brokers", mtls, "--kafka-tls-ca", files.CA},
+			args:     []string{"serve", "--erasure=off", "--brokers", mtls, "--kafka-tls-ca", files.CA},
 			wantCode: 1, want: []string{"failed to connect to kafka", "TLS handshake failed", "certificate required"}},
 		{name: "serve with the wrong CA",
-			args:     []string{"serve", "--brokers", mtls, "--kafka-tls-ca", otherCA.CA, "--kafka-tls-cert", files.ClientCert, "--kafka-tls-key", files.ClientKey},
+			args:     []string{"serve", "--erasure=off", "--brokers", mtls, "--kafka-tls-ca", otherCA.CA, "--kafka-tls-cert", files.ClientCert, "--kafka-tls-key", files.ClientKey},
 			wantCode: 1, want: []string{"failed to connect to kafka", "TLS handshake failed", "certificate signed by unknown authority"}},
 		{name: "serve in plaintext to a TLS broker",
-			args:     []string{"serve", "--brokers", mtls},
+			args:     []string{"serve", "--erasure=off", "--brokers", mtls},
 			wantCode: 1, want: []string{"failed to connect to kafka at " + mtls}},
 		{name: "serve with SASL but no TLS to a TLS broker",
-			args:     []string{"serve", "--brokers", mtls, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "plain-user", "--kafka-sasl-password", "plain-secret"},
+			args:     []string{"serve", "--erasure=off", "--brokers", mtls, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "plain-user", "--kafka-sasl-password", "plain-secret"},
 			wantCode: 1, want: []string{"failed to connect to kafka", "does it expect TLS?", "SASL PLAIN without TLS sends the Kafka password in clear text"}},
 		{name: "produce with a wrong SCRAM-SHA-256 password",
-			args:     []string{"produce", "--brokers", sasl, "--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "scram256-user", "--kafka-sasl-password", "wrong"},
+			args:     []string{"produce", "--erasure=off", "--brokers", sasl, "--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "scram256-user", "--kafka-sasl-password", "wrong"},
 			wantCode: 1, want: []string{"failed to connect to kafka", "SASL authentication failed"}},
 		{name: "produce trusting the system roots only",
-			args:     []string{"produce", "--brokers", mtls, "--kafka-tls"},
+			args:     []string{"produce", "--erasure=off", "--brokers", mtls, "--kafka-tls"},
 			wantCode: 1, want: []string{"TLS handshake failed", "certificate signed by unknown authority"}},
 		{name: "unknown SASL mechanism",
-			args:     []string{"serve", "--brokers", sasl, "--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-username", "u", "--kafka-sasl-password", "p"},
+			args:     []string{"serve", "--erasure=off", "--brokers", sasl, "--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-username", "u", "--kafka-sasl-password", "p"},
 			wantCode: 2, want: []string{`unknown SASL mechanism "GSSAPI"`}},
 		{name: "client certificate without key",
-			args:     []string{"serve", "--brokers", mtls, "--kafka-tls-cert", files.ClientCert},
+			args:     []string{"serve", "--erasure=off", "--brokers", mtls, "--kafka-tls-cert", files.ClientCert},
 			wantCode: 2, want: []string{"needs both a certificate file and a key file"}},
 		{name: "security flags with the embedded broker",
 			args:     []string{"serve", "--embedded-addr", "127.0.0.1:0", "--kafka-tls-ca", files.CA},
@@ -184,7 +184,7 @@ func TestSecurityHelpHidesPassword(t *testing.T) {
 func secServe(t *testing.T, bin, addr string, env []string, flags ...string) *server {
 	t.Helper()
 	return startServe(t, bin, serveSpec{
-		args:      append([]string{"--brokers", addr, "--data-dir", t.TempDir()}, flags...),
+		args:      append([]string{"--erasure=off", "--brokers", addr, "--data-dir", t.TempDir()}, flags...),
 		env:       env,
 		kafkaAddr: addr,
 		logTail:   32 << 10,

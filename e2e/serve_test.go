@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 )
@@ -60,8 +62,14 @@ func startServe(t *testing.T, bin string, spec serveSpec) *server {
 // realKafkaServeArgs are the arguments of `eventfold serve` on names of a
 // real broker, after "serve" and but for --http-addr.
 func realKafkaServeArgs(brokers string, names kafkaNames, dataDir string) []string {
+	// serve refuses --brokers without a KEK file: one per data dir, kept
+	// across restarts of the same server.
+	kek := filepath.Join(filepath.Dir(dataDir), "kek")
+	if _, _, err := keys.LoadOrCreateKEKs(kek); err != nil {
+		panic(fmt.Sprintf("failed to create a KEK file for the test: %v", err))
+	}
 	return []string{"--brokers", brokers, "--events-topic", names.events, "--group", names.group,
-		"--data-dir", dataDir, "--partitions", fmt.Sprint(realKafkaPartitions)}
+		"--data-dir", dataDir, "--partitions", fmt.Sprint(realKafkaPartitions), "--kek-file", kek}
 }
 
 // get returns the status code and body of a GET of path, or 0 and the
@@ -97,7 +105,7 @@ func (s *server) produceSample(t *testing.T, bin string, timeout time.Duration) 
 	sample := testkit.SampleFile(t)
 	lines := testkit.ReadLines(t, sample)
 	want := testkit.ReferenceFold(t, lines)
-	out := command{path: bin, args: []string{"produce", "--brokers", s.kafkaAddr, "--file", sample}}.succeed(t).output
+	out := command{path: bin, args: []string{"produce", "--erasure=off", "--brokers", s.kafkaAddr, "--file", sample}}.succeed(t).output
 	if !strings.Contains(out, fmt.Sprintf("produced %d events", len(lines))) {
 		t.Fatalf("eventfold produce: %s", out)
 	}

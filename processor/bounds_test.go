@@ -29,12 +29,12 @@ func TestWorstCaseStateFitsTable(t *testing.T) {
 		limit int
 	}{
 		{"name", validateName, maxNameLength},
-		{"email", validateEmail, maxEmailLength},
+		{"email", func(s string) string { return validateEmail(s, quote) }, maxEmailLength},
 		{"address.line1", func(s string) string {
-			return validateAddress(Address{Line1: s, City: "c", PostalCode: "p", Country: "GB"})
+			return validateAddress(Address{Line1: s, City: "c", PostalCode: "p", Country: "GB"}, quote)
 		}, maxFieldLength},
 		{"suspension reason", func(s string) string {
-			return validate(Event{Type: TypeSuspended, Payload: &SuspendedData{Reason: s}})
+			return validate(Event{Type: TypeSuspended, Payload: &SuspendedData{Reason: s}}, quote)
 		}, maxReasonLength},
 	} {
 		if msg := f.valid(worst(f.limit + 1)); msg == "" {

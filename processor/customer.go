@@ -44,6 +44,17 @@ type Customer struct {
 	// Decisions holds the most recent decisions, oldest first, at most
 	// RecentDecisions of them.
 	Decisions []Decision `json:"recent_decisions,omitempty"`
+	// DataKeys are the ids of the data keys that sealed personal data of
+	// this customer's decided events, at most MaxDataKeys: erasing the
+	// customer deletes them.
+	DataKeys []string `json:"data_keys,omitempty"`
+	// PersonalData is set by readers, never by the fold: "encrypted" when
+	// the sealed personal fields were opened, "erased" when their keys
+	// were erased, "unreadable" when a key is missing for a customer that
+	// was not erased (fields that cannot be opened are left out), and
+	// "plaintext" when a personal field was written unsealed, by a
+	// producer other than eventfold's.
+	PersonalData string `json:"personal_data,omitempty"`
 	// History holds the offsets of the accepted events, to read them back
 	// from the events topic; the partition is the key's.
 	History History `json:"history,omitzero"`

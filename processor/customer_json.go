@@ -253,6 +253,10 @@ func (p *stateParser) customer(c *Customer) error {
 			err = p.address(c.Address)
 		case "recent_decisions":
 			err = p.decisions(&c.Decisions)
+		case "data_keys":
+			err = p.strings(&c.DataKeys)
+		case "personal_data":
+			c.PersonalData, err = p.str()
 		case "history":
 			err = p.history(&c.History)
 		default:
@@ -260,6 +264,30 @@ func (p *stateParser) customer(c *Customer) error {
 		}
 		return err
 	})
+}
+
+// strings reads an array of strings without escapes.
+func (p *stateParser) strings(out *[]string) error {
+	if !p.consume('[') {
+		return errUnexpected
+	}
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		s, err := p.rawString()
+		if err != nil {
+			return err
+		}
+		*out = append(*out, string(s))
+		if p.consume(',') {
+			continue
+		}
+		if p.consume(']') {
+			return nil
+		}
+		return errUnexpected
+	}
 }
 
 func (p *stateParser) address(a *Address) error {
@@ -420,6 +448,20 @@ func (c *Customer) AppendJSON(b []byte) []byte {
 			b = appendDecision(b, d)
 		}
 		b = append(b, ']')
+	}
+	if len(c.DataKeys) > 0 {
+		b = append(b, `,"data_keys":[`...)
+		for i, id := range c.DataKeys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, id)
+		}
+		b = append(b, ']')
+	}
+	if c.PersonalData != "" {
+		b = append(b, `,"personal_data":`...)
+		b = appendString(b, c.PersonalData)
 	}
 	if !c.History.IsZero() {
 		h := c.History

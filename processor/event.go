@@ -53,6 +53,14 @@ type Event struct {
 	ExpectedVersion *int64    // the "expectedversion" extension, if present
 	Payload         any
 
+	// Sealed is set when the personaldata attribute says the personal
+	// fields of Payload are sealed (see personal.go); KeyIDs are the data
+	// keys they are sealed with, and SealedInvalid the writer's message
+	// when their plaintext failed validation.
+	Sealed        bool
+	KeyIDs        []string
+	SealedInvalid string
+
 	// Key is the record key, the customer id.
 	Key string
 	// Offset is the record's offset in its partition, -1 when unknown. The
@@ -133,6 +141,8 @@ type envelope struct {
 	DataContentType *string         `json:"datacontenttype,omitempty"`
 	ExpectedVersion json.RawMessage `json:"expectedversion,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
+	PersonalData    *string         `json:"personaldata,omitempty"`
+	PersonalInvalid *string         `json:"personaldatainvalid,omitempty"`
 }
 
 // ValidateKey reports whether key is a valid customer id: 1 to 128
@@ -273,6 +283,9 @@ func decodeValue(value []byte) (Event, error) {
 		}
 	}
 	ev.Payload = payload
+	if err := checkSealing(&ev, env.PersonalData, env.PersonalInvalid); err != nil {
+		return Event{}, err
+	}
 	return ev, nil
 }
 
@@ -298,6 +311,10 @@ func envelopeOf(members []member) (envelope, error) {
 			target = &env.Time
 		case "datacontenttype":
 			target = &env.DataContentType
+		case PersonalDataAttribute:
+			target = &env.PersonalData
+		case PersonalDataInvalidAttribute:
+			target = &env.PersonalInvalid
 		case "expectedversion":
 			env.ExpectedVersion = m.value // null too: not a version, so malformed
 			continue

@@ -28,7 +28,13 @@ const (
 	// MaxStateBytes even without its older decisions. The bounds of the
 	// event contract keep every state the fold makes under it, so only a
 	// state written by an older build, without those bounds, can get it.
-	ReasonStateTooLarge     = "state_too_large"
+	ReasonStateTooLarge = "state_too_large"
+	// ReasonKeyMissing: a sealed value names a data key that the keys
+	// topic does not hold, for a customer that was not erased.
+	ReasonKeyMissing = "key_missing"
+	// ReasonBadSeal: a sealed value fails authentication with its key:
+	// it was altered, or moved from another customer or field.
+	ReasonBadSeal           = "bad_seal"
 	ReasonInvalid           = "invalid"
 	ReasonNotRegistered     = "not_registered"
 	ReasonAlreadyRegistered = "already_registered"
@@ -38,13 +44,13 @@ const (
 
 // Reasons lists every rejection reason.
 var Reasons = []string{
-	ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonInvalid, ReasonNotRegistered,
+	ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonKeyMissing, ReasonBadSeal, ReasonInvalid, ReasonNotRegistered,
 	ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
 }
 
 // DeadLetterReasons lists the reasons whose records go to the dead-letter
 // topic.
-var DeadLetterReasons = []string{ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge}
+var DeadLetterReasons = []string{ReasonMalformed, ReasonWrongPartition, ReasonStateTooLarge, ReasonKeyMissing, ReasonBadSeal}
 
 // Decision is the fold's verdict on one event.
 type Decision struct {
@@ -89,6 +95,11 @@ func apply(state Customer, ev Event) (Customer, Decision) {
 		next.NextOffset = ev.Offset + 1
 	}
 	reason, msg := check(state, ev)
+	if keys := mergeKeys(state.DataKeys, ev.KeyIDs); len(keys) <= MaxDataKeys {
+		// The keys of a rejected event sealed data in the log too: an
+		// erasure must delete them as well.
+		next.DataKeys = keys
+	}
 	if reason != "" {
 		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: truncateUTF8(msg, MaxDecisionMessageBytes), Version: state.Version}
 		next.Decisions = remember(state.Decisions, d)
@@ -130,8 +141,11 @@ func remember(ring []Decision, d Decision) []Decision {
 // The order is part of the contract: invalid data first, then the
 // lifecycle (erased, registration), then the optimistic concurrency check.
 func check(state Customer, ev Event) (reason, message string) {
-	if msg := validate(ev); msg != "" {
+	if msg := validate(ev, quote); msg != "" {
 		return ReasonInvalid, msg
+	}
+	if n := len(mergeKeys(state.DataKeys, ev.KeyIDs)); n > MaxDataKeys {
+		return ReasonInvalid, fmt.Sprintf("the event would give the customer %d data keys, over %d", n, MaxDataKeys)
 	}
 	switch {
 	case state.Status == StatusErased:
@@ -151,12 +165,12 @@ func applyData(c *Customer, ev Event) {
 	switch p := ev.Payload.(type) {
 	case *RegisteredData:
 		c.Status = StatusActive
-		c.Name, c.Email = strings.TrimSpace(p.Name), strings.TrimSpace(p.Email)
+		c.Name, c.Email = trim(p.Name), trim(p.Email)
 		c.Address = normalizeAddress(p.Address)
 	case *RenamedData:
-		c.Name = strings.TrimSpace(p.Name)
+		c.Name = trim(p.Name)
 	case *EmailChangedData:
-		c.Email = strings.TrimSpace(p.Email)
+		c.Email = trim(p.Email)
 	case *AddressChangedData:
 		c.Address = normalizeAddress(p.Address)
 	case *SuspendedData:
@@ -171,16 +185,26 @@ func applyData(c *Customer, ev Event) {
 	}
 }
 
+// trim normalizes a plaintext field; a sealed one was normalized by the
+// writer before it was sealed, and is kept byte for byte.
+func trim(s string) string {
+	if IsSealed(s) {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
+// NormalizeAddress is the address as the fold keeps it: trimmed, the
+// country in upper case. Writers apply it before they seal.
+func NormalizeAddress(a *Address) *Address { return normalizeAddress(a) }
+
 func normalizeAddress(a *Address) *Address {
 	if a == nil {
 		return nil
 	}
-	n := Address{
-		Line1:      strings.TrimSpace(a.Line1),
-		Line2:      strings.TrimSpace(a.Line2),
-		City:       strings.TrimSpace(a.City),
-		PostalCode: strings.TrimSpace(a.PostalCode),
-		Country:    strings.ToUpper(strings.TrimSpace(a.Country)),
+	n := Address{Line1: trim(a.Line1), Line2: trim(a.Line2), City: trim(a.City), PostalCode: trim(a.PostalCode), Country: trim(a.Country)}
+	if !IsSealed(n.Country) {
+		n.Country = strings.ToUpper(n.Country)
 	}
 	return &n
 }
@@ -193,35 +217,40 @@ const (
 	maxReasonLength = 500
 )
 
-// validate checks an event's data; it returns a message when it is invalid.
-func validate(ev Event) string {
+// validate checks an event's data; it returns a message when it is
+// invalid, quoting input with q. A sealed value passes: its writer
+// validated the plaintext, and said so in SealedInvalid if it failed.
+func validate(ev Event, q func(string) string) string {
+	if ev.SealedInvalid != "" {
+		return ev.SealedInvalid
+	}
 	switch p := ev.Payload.(type) {
 	case *RegisteredData:
 		if msg := validateName(p.Name); msg != "" {
 			return msg
 		}
-		if msg := validateEmail(p.Email); msg != "" {
+		if msg := validateEmail(p.Email, q); msg != "" {
 			return msg
 		}
 		if p.Address != nil {
-			return validateAddress(*p.Address)
+			return validateAddress(*p.Address, q)
 		}
 	case *RenamedData:
 		return validateName(p.Name)
 	case *EmailChangedData:
-		return validateEmail(p.Email)
+		return validateEmail(p.Email, q)
 	case *AddressChangedData:
 		if p.Address == nil {
 			return "address is required"
 		}
-		return validateAddress(*p.Address)
+		return validateAddress(*p.Address, q)
 	case *SuspendedData:
-		if utf8.RuneCountInString(p.Reason) > maxReasonLength {
+		if !IsSealed(p.Reason) && utf8.RuneCountInString(p.Reason) > maxReasonLength {
 			return fmt.Sprintf("reason is longer than %d characters", maxReasonLength)
 		}
 	case *ReactivatedData, *ErasedData:
 	default:
-		return fmt.Sprintf("no data for event type %s", quote(ev.Type))
+		return fmt.Sprintf("no data for event type %s", q(ev.Type))
 	}
 	return ""
 }
@@ -229,6 +258,8 @@ func validate(ev Event) string {
 func validateName(name string) string {
 	n := strings.TrimSpace(name)
 	switch {
+	case IsSealed(n):
+		return ""
 	case n == "":
 		return "name must not be empty"
 	case utf8.RuneCountInString(n) > maxNameLength:
@@ -237,8 +268,11 @@ func validateName(name string) string {
 	return ""
 }
 
-func validateEmail(email string) string {
+func validateEmail(email string, q func(string) string) string {
 	e := strings.TrimSpace(email)
+	if IsSealed(e) {
+		return ""
+	}
 	if e == "" {
 		return "email must not be empty"
 	}
@@ -247,16 +281,19 @@ func validateEmail(email string) string {
 	}
 	addr, err := mail.ParseAddress(e)
 	if err != nil || addr.Address != e || addr.Name != "" {
-		return fmt.Sprintf("email %s is not a valid address", quote(e))
+		return fmt.Sprintf("email %s is not a valid address", q(e))
 	}
 	return ""
 }
 
-func validateAddress(a Address) string {
+func validateAddress(a Address, q func(string) string) string {
 	for _, f := range []struct{ name, value string }{
 		{"address.line1", a.Line1}, {"address.city", a.City}, {"address.postal_code", a.PostalCode},
 	} {
 		v := strings.TrimSpace(f.value)
+		if IsSealed(v) {
+			continue
+		}
 		if v == "" {
 			return f.name + " must not be empty"
 		}
@@ -264,11 +301,11 @@ func validateAddress(a Address) string {
 			return fmt.Sprintf("%s is longer than %d characters", f.name, maxFieldLength)
 		}
 	}
-	if utf8.RuneCountInString(a.Line2) > maxFieldLength {
+	if !IsSealed(a.Line2) && utf8.RuneCountInString(a.Line2) > maxFieldLength {
 		return fmt.Sprintf("address.line2 is longer than %d characters", maxFieldLength)
 	}
-	if !isCountryCode(strings.ToUpper(strings.TrimSpace(a.Country))) {
-		return fmt.Sprintf("address.country %s is not an ISO 3166-1 alpha-2 code", quote(a.Country))
+	if !IsSealed(a.Country) && !isCountryCode(strings.ToUpper(strings.TrimSpace(a.Country))) {
+		return fmt.Sprintf("address.country %s is not an ISO 3166-1 alpha-2 code", q(a.Country))
 	}
 	return ""
 }

@@ -11,6 +11,8 @@ type metrics struct {
 	rejected     *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
 	duplicates   prometheus.Counter
+	plaintext    prometheus.Counter
+	keysErased   prometheus.Counter
 	foldDuration prometheus.Histogram
 	restarts     prometheus.Counter
 	tableWrites  prometheus.Counter
@@ -27,6 +29,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "eventfold_events_rejected_total",
 			Help: "Events rejected, by reason (malformed, wrong_partition and state_too_large also go to the dead-letter topic).",
 		}, []string{"reason"}),
+		plaintext: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_plaintext_events_total",
+			Help: "Decided events whose personal data arrived unsealed: it stays readable in the events topic after an erasure.",
+		}),
+		keysErased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_data_keys_erased_total",
+			Help: "Tombstones of data keys written to the keys topic by erasures.",
+		}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_dlq_records_total",
 			Help: "Records sent to the dead-letter topic, by reason.",
@@ -53,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Partition assignments received by the processor.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.foldDuration, m.restarts, m.rebalances, m.tableWrites} {
+	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.plaintext, m.keysErased, m.foldDuration, m.restarts, m.rebalances, m.tableWrites} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register processor metrics: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,11 @@ type Config struct {
 	// all partitions, before they are written to StorageDir; 0 means
 	// store.DefaultBuffer. More memory, fewer and larger leveldb writes.
 	StorageBuffer int
-	Logger        *slog.Logger
+	// Keyring authenticates sealed personal data, and an erasure writes
+	// tombstones of the customer's keys to Topics.Keys(). Nil turns
+	// erasure off: sealed values fold unchecked and no key is erased.
+	Keyring Keyring
+	Logger  *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -120,14 +125,18 @@ func (p *Processor) Graph() *goka.GroupGraph { return p.graph(newCommitOrder()) 
 // graph is the group graph whose records commit in order, after the
 // writes that order's producer issued before them.
 func (p *Processor) graph(order *commitOrder) *goka.GroupGraph {
-	return goka.DefineGroup(goka.Group(p.cfg.Topics.Group),
+	edges := []goka.Edge{
 		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			p.fold(ctx, msg)
 			order.commit(ctx.DeferCommit())
 		}),
 		goka.Output(goka.Stream(p.cfg.Topics.DeadLetter()), new(codec.Bytes)),
 		goka.Persist(CustomerCodec{}),
-	)
+	}
+	if p.cfg.Keyring != nil {
+		edges = append(edges, goka.Output(goka.Stream(p.cfg.Topics.Keys()), new(codec.Bytes)))
+	}
+	return goka.DefineGroup(goka.Group(p.cfg.Topics.Group), edges...)
 }
 
 // Run folds events until ctx is cancelled. When goka's processor fails,
@@ -227,7 +236,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	// the processor when its storage cannot be read.
 	state := func() Customer { return CustomerOf(ctx.Value()) }
 	v := decide(state, input{key: ctx.Key(), value: value, headers: ctx.Headers(), partition: ctx.Partition(),
-		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions)
+		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions, p.verifier(ctx.Context()))
 	switch {
 	case v.deadLetter != "":
 		p.deadLetter(ctx, v.deadLetter, v.cause, value)
@@ -240,6 +249,10 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	case v.decision.Outcome == Rejected:
 		p.metrics.rejected.WithLabelValues(v.decision.Reason).Inc()
 	}
+	if hasPlaintext(v.event) {
+		p.metrics.plaintext.Inc()
+	}
+	p.shred(ctx, v.shred)
 	ctx.SetValue(&v.next)
 	p.metrics.tableWrites.Inc()
 	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
@@ -265,13 +278,15 @@ type verdict struct {
 	event      Event
 	decision   Decision
 	next       Customer
+	// shred lists the data keys the decision erases, when it erases.
+	shred []string
 }
 
 // decide is the processor's step on one record of a customer whose state
 // state returns, without goka: decode, check the partition, apply, and
 // check the size of what would be written. The fuzz tests run it as fold
 // does.
-func decide(state func() Customer, r input, partitions int32) verdict {
+func decide(state func() Customer, r input, partitions int32, verify func(Event) (string, error)) verdict {
 	ev, err := DecodeRecord(r.key, r.value, r.headers)
 	if err != nil {
 		return verdict{deadLetter: ReasonMalformed, cause: err}
@@ -280,13 +295,19 @@ func decide(state func() Customer, r input, partitions int32) verdict {
 		return verdict{deadLetter: ReasonWrongPartition,
 			cause: fmt.Errorf("key %q belongs to partition %d, record is on partition %d", r.key, want, r.partition)}
 	}
+	if verify != nil {
+		if reason, err := verify(ev); reason != "" {
+			return verdict{deadLetter: reason, cause: err}
+		}
+	}
 	ev.Offset = r.offset
 	if ev.Time.IsZero() {
 		// The record timestamp is stored in the log, so a replay sees the
 		// same time and the fold stays deterministic.
 		ev.Time = r.timestamp.UTC()
 	}
-	next, d := Apply(state(), ev)
+	prev := state()
+	next, d := Apply(prev, ev)
 	if d.Outcome == Duplicate {
 		return verdict{event: ev, decision: d}
 	}
@@ -298,7 +319,37 @@ func decide(state func() Customer, r input, partitions int32) verdict {
 		return verdict{deadLetter: ReasonStateTooLarge,
 			cause: fmt.Errorf("the state of %q would be %d bytes, over the %d-byte limit", r.key, size, MaxStateBytes)}
 	}
-	return verdict{event: ev, decision: d, next: next}
+	return verdict{event: ev, decision: d, next: next, shred: shredKeys(prev, next, ev, d)}
+}
+
+// verifier authenticates a record's sealed values with the keyring.
+func (p *Processor) verifier(ctx context.Context) func(Event) (string, error) {
+	if p.cfg.Keyring == nil {
+		return nil
+	}
+	return func(ev Event) (string, error) { return verifySealed(ctx, p.cfg.Keyring, ev) }
+}
+
+// shred writes a tombstone of each data key of an erased customer, and
+// the marker that says the customer was erased, through ctx.Emit: they
+// are ordered before the record's commit like the table write, so an
+// erasure is never committed without them. Keys the keyring holds that
+// no decided event used (a writer that created one and then failed) go
+// too.
+func (p *Processor) shred(ctx goka.Context, keyIDs []string) {
+	if p.cfg.Keyring == nil || keyIDs == nil {
+		return
+	}
+	customer := ctx.Key()
+	all := mergeKeys(slices.Clone(keyIDs), p.cfg.Keyring.KeyIDs(customer))
+	topic := goka.Stream(p.cfg.Topics.Keys())
+	for _, id := range all {
+		ctx.Emit(topic, KeyRecordKey(customer, id), nil)
+	}
+	ctx.Emit(topic, customer, ErasedMarker)
+	p.cfg.Keyring.Erase(customer)
+	p.metrics.keysErased.Add(float64(len(all)))
+	p.log.Info("erased the data keys of a customer", "customer", customer, "keys", len(all))
 }
 
 func (p *Processor) deadLetter(ctx goka.Context, reason string, cause error, value []byte) {

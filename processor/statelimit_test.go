@@ -159,7 +159,7 @@ func FuzzProcessorStateStaysUnderLimit(f *testing.F) {
 			if 3*i+2 < len(ops) {
 				value = fuzzRecordValue(i, ops[3*i], ops[3*i+1], ops[3*i+2])
 			}
-			v := decide(func() Customer { return state }, input{key: "k", value: value, offset: int64(i), timestamp: time.UnixMilli(int64(i) << 40)}, partitions)
+			v := decide(func() Customer { return state }, input{key: "k", value: value, offset: int64(i), timestamp: time.UnixMilli(int64(i) << 40)}, partitions, nil)
 			if v.deadLetter != "" {
 				if v.deadLetter == ReasonStateTooLarge {
 					t.Fatalf("record %d: a state the fold made is too large: %v", i, v.cause)

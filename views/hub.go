@@ -29,6 +29,7 @@ type Change struct {
 	Value []byte
 
 	seq  uint64 // position in the hub's stream of changes
+	open func(*processor.Customer) *processor.Customer
 	once sync.Once
 	// Set by once: the change as a state event, its version, and whether
 	// the change was an accepted event.
@@ -52,6 +53,12 @@ func (c *Change) StateEvent() (event []byte, version int64, ok bool) {
 		body, version, err := processor.PublicJSON(c.Value)
 		if err != nil {
 			return
+		}
+		if c.open != nil {
+			// Sealed personal data is opened once for every subscriber.
+			opened := c.open(state)
+			opened.History = processor.History{}
+			body = opened.AppendJSON(nil)
 		}
 		c.event, c.version, c.accepted = AppendStateEvent(make([]byte, 0, len(body)+len(c.Key)+48), c.Key, version, body), version, true
 	})
@@ -94,11 +101,15 @@ type Hub struct {
 	head   uint64                 // seq of the next change
 	tail   uint64                 // seq of the oldest change kept
 	bytes  int                    // counted bytes of the changes kept
+	// open returns a state as clients see it (sealed personal data
+	// opened); nil shows states as stored.
+	open func(*processor.Customer) *processor.Customer
 }
 
-// NewHub returns an empty hub.
-func NewHub() *Hub {
-	return &Hub{byKey: map[string]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}}
+// NewHub returns an empty hub whose state events show states through
+// open, or as stored when open is nil.
+func NewHub(open func(*processor.Customer) *processor.Customer) *Hub {
+	return &Hub{byKey: map[string]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}, open: open}
 }
 
 // Subscription receives changes until it is closed or dropped.
@@ -180,7 +191,7 @@ func (h *Hub) Publish(key string, value []byte) {
 	for h.tail < h.head && (h.head-h.tail >= WindowChanges || h.bytes+size > WindowBytes) {
 		h.evictLocked()
 	}
-	c := &Change{Key: key, Value: value, seq: h.head}
+	c := &Change{Key: key, Value: value, seq: h.head, open: h.open}
 	h.window[c.seq%WindowChanges] = c
 	h.head++
 	h.bytes += size

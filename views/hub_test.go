@@ -20,7 +20,7 @@ func heapGrowth(base uint64) int64 {
 // (WindowChanges, WindowBytes), whatever their number, and once they
 // fall out of it they are dropped and pin nothing.
 func TestStalledSubscribersPinBoundedMemory(t *testing.T) {
-	h := NewHub()
+	h := NewHub(nil)
 	base := uint64(heapGrowth(0))
 	subs := make([]*Subscription, 1000)
 	for i := range subs {
@@ -60,7 +60,7 @@ func TestStalledSubscribersPinBoundedMemory(t *testing.T) {
 // takes its changes in order, and is not dropped for changes of others
 // that leave the window; a subscriber of all is.
 func TestSubscriberOfOneKeyKeepsItsChanges(t *testing.T) {
-	h := NewHub()
+	h := NewHub(nil)
 	one := h.Subscribe("a")
 	defer one.Close()
 	all := h.Subscribe("")

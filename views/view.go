@@ -46,7 +46,11 @@ type Config struct {
 	// RestartBackoff is the pause before the view is rebuilt after it
 	// failed.
 	RestartBackoff time.Duration
-	Logger         *slog.Logger
+	// OpenState returns a state as clients see it, with its sealed
+	// personal data opened, for the change streams; nil shows states as
+	// stored.
+	OpenState func(*processor.Customer) *processor.Customer
+	Logger    *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -81,7 +85,7 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub()}
+	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(cfg.OpenState)}
 	m, err := newMetrics(reg, v)
 	if err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, public(c))
+	writeJSON(w, http.StatusOK, s.public(c))
 }
 
 // lookupCustomer answers a plain lookup, the hot path, with the stored
@@ -94,6 +94,10 @@ func (s *Server) lookupCustomer(w http.ResponseWriter, id string) {
 		return
 	}
 	w.Header().Set("ETag", etag(version))
+	if s.personal != nil {
+		s.writePersonalJSON(w, body)
+		return
+	}
 	writeJSONBytes(w, http.StatusOK, body)
 }
 
@@ -122,7 +126,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i, c := range customers {
-		customers[i] = public(c)
+		customers[i] = s.public(c)
 	}
 	page := customerPage{Customers: customers, Next: next}
 	writeJSON(w, http.StatusOK, page)
@@ -173,12 +177,3 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// public returns the state as clients see it: without the offsets of its
-// events, which serve GET /customers/{id}/events and are an encoding
-// detail of the table.
-func public(c *processor.Customer) *processor.Customer {
-	out := *c
-	out.History = processor.History{}
-	return &out
-}

@@ -62,6 +62,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.historyFailed(w, err)
 		return
 	}
+	s.openEvents(c, events)
 	page := eventPage{Events: events, FirstVersion: c.History.FirstVersion()}
 	if page.Events == nil {
 		page.Events = []views.Event{}
@@ -111,7 +112,7 @@ func (s *Server) customerAsOf(w http.ResponseWriter, r *http.Request, c *process
 		return
 	}
 	w.Header().Set("ETag", etag(past.Version))
-	writeJSON(w, http.StatusOK, public(past))
+	writeJSON(w, http.StatusOK, s.public(past))
 }
 
 // startHistoryRead takes a history-read slot for the request and bounds

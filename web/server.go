@@ -43,6 +43,9 @@ type Deps struct {
 	// Pages are further handlers mounted beside the API, such as the web
 	// page; their patterns must not clash with the API's.
 	Pages []Page
+	// Personal seals the personal data of writes and opens it for reads
+	// (a keys.Keyring); nil leaves personal data as it is written.
+	Personal Personal
 }
 
 // Page is a handler mounted at a ServeMux pattern, answering GET, behind
@@ -169,6 +172,7 @@ type Server struct {
 	log        *slog.Logger
 	lookups    Lookups
 	publisher  Publisher
+	personal   Personal
 	history    HistoryReader
 	subscriber Subscriber
 	checks     []Check
@@ -194,7 +198,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
 		origins:   http.NewCrossOriginProtection(),
 		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}

@@ -65,7 +65,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 	if id != "" {
 		body, version, err := s.lookups.LookupJSON(id)
 		if err == nil && body != nil {
-			st.add(views.AppendStateEvent(nil, id, version, body), version)
+			st.add(views.AppendStateEvent(nil, id, version, s.openPublicJSON(body)), version)
 		}
 	}
 	if err := s.send(w, rc, &st); err != nil {

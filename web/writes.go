@@ -92,7 +92,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		if d, ok := entry.Decision(eventID); ok {
 			body := decided{Decision: d}
 			if entry.Registered() {
-				body.Customer = public(entry)
+				body.Customer = s.public(entry)
 			}
 			writeJSON(w, http.StatusOK, body)
 			return
@@ -103,6 +103,10 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	value, ok = s.seal(w, r, id, value)
+	if !ok {
+		return
+	}
 	partition, offset, err := s.publisher.Publish(r.Context(), id, value)
 	if err != nil {
 		s.log.Warn("failed to produce an event", "customer", id, "error", err)
@@ -121,7 +125,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	case d.Outcome == processor.Accepted:
 		w.Header().Set("ETag", etag(d.Version))
 		w.Header().Set("Location", "/customers/"+id)
-		writeJSON(w, http.StatusCreated, public(entry))
+		writeJSON(w, http.StatusCreated, s.public(entry))
 	case d.Reason == processor.ReasonVersionConflict:
 		version := d.Version
 		writeJSON(w, http.StatusConflict, apiError{Error: d.Reason, Message: d.Message, Version: &version})

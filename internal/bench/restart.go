@@ -64,7 +64,9 @@ func restartServe(ctx context.Context, binary string, cl *cluster, svc *service,
 	cmd := exec.Command(binary, "serve",
 		"--brokers", strings.Join(cl.kc.Brokers, ","), "--kafka-version", cl.kc.Version,
 		"--events-topic", svc.topics.Events, "--group", svc.topics.Group, "--partitions", strconv.Itoa(int(svc.partitions)),
-		"--data-dir", dataDir, "--http-addr", addr, "--log-level", "warn")
+		"--data-dir", dataDir, "--http-addr", addr, "--log-level", "warn",
+		// As the in-process service it restarts: personal data in plaintext.
+		"--erasure=off")
 	// The flags say everything; EVENTFOLD_* variables of the bench's
 	// environment must not change what the child serves.
 	for _, kv := range os.Environ() {

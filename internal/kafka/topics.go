@@ -42,6 +42,11 @@ func (t Topics) Table() string { return t.Group + "-table" }
 // DeadLetter is the dead-letter topic of the events topic.
 func (t Topics) DeadLetter() string { return t.Events + ".dlq" }
 
+// Keys is the compacted topic of the customers' data keys, wrapped by the
+// key-encryption key. It belongs to the events topic, not to a group: a
+// rebuild into a new group reads the same sealed events with the same keys.
+func (t Topics) Keys() string { return t.Events + ".keys" }
+
 // ErrTopicMisconfigured is returned when an existing topic would break the
 // service's guarantees, such as an events topic that deletes old events.
 var ErrTopicMisconfigured = errors.New("topic misconfigured")
@@ -67,6 +72,10 @@ func Setup(ctx context.Context, cfg Config, topics Topics) (int32, error) {
 		{topics.Table(), map[string]string{"cleanup.policy": "compact"}, checkTable},
 		// Bad input is kept as long as the input itself.
 		{topics.DeadLetter(), map[string]string{"retention.ms": "-1", "cleanup.policy": "delete"}, nil},
+		// Data keys: compacted, so that an erased key's record is gone
+		// for good once the cleaner passes; hourly segments, because the
+		// cleaner never touches the active one.
+		{topics.Keys(), map[string]string{"cleanup.policy": "compact", "segment.ms": "3600000"}, checkKeys},
 	}
 	var eventPartitions int32
 	for _, spec := range specs {
@@ -192,6 +201,13 @@ func checkEvents(configs map[string]string) error {
 		if n, err := strconv.ParseInt(bytes, 10, 64); err == nil && n >= 0 {
 			return fmt.Errorf("retention.bytes is %s: events would be deleted; set retention.bytes=-1", bytes)
 		}
+	}
+	return nil
+}
+
+func checkKeys(configs map[string]string) error {
+	if policy := configs["cleanup.policy"]; policy != "compact" {
+		return fmt.Errorf("cleanup.policy is %q: the keys topic must be compacted, and never deleted by time (an erased key would outlive its tombstone otherwise, a live one would be lost)", policy)
 	}
 	return nil
 }

@@ -26,7 +26,10 @@ const MaxLineBytes = 1 << 20
 // contract first: a line that is not a valid event stops the load with an
 // error naming the line, after the events before it were produced. Blank
 // lines are skipped. It returns the number of events acknowledged.
-func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode) (int, error) {
+//
+// seal, when not nil, seals each event's personal data before it is
+// produced (keys.Keyring.Seal).
+func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode, seal Sealer) (int, error) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -52,13 +55,16 @@ func Load(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic
 			mu.Unlock()
 		}
 	}()
-	readErr := send(ctx, r, producer, topic, mode)
+	readErr := send(ctx, r, producer, topic, mode, seal)
 	producer.AsyncClose() // flushes, then closes Successes and Errors
 	wg.Wait()
 	return acked, errors.Join(readErr, firstErr)
 }
 
-func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode) error {
+// Sealer seals the personal data of a structured-mode event.
+type Sealer func(ctx context.Context, customer string, value []byte) ([]byte, error)
+
+func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic string, mode processor.ContentMode, seal Sealer) error {
 	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	for line := 1; scanner.Scan(); line++ {
@@ -69,6 +75,11 @@ func send(ctx context.Context, r io.Reader, producer sarama.AsyncProducer, topic
 		ev, err := processor.DecodeValue(raw)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if seal != nil {
+			if raw, err = seal(ctx, ev.Key, raw); err != nil {
+				return fmt.Errorf("line %d: failed to seal personal data: %w", line, err)
+			}
 		}
 		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(ev.Key), Value: sarama.ByteEncoder(bytes.Clone(raw))}
 		if mode == processor.ContentModeBinary {

@@ -57,6 +57,10 @@ type Config struct {
 	// DataDir holds the processor's scratch copy of the table, under
 	// processor/<group>.
 	DataDir string
+	// Keyring, when set, starts the keyring of the keys topic once the
+	// topics are set up, for the processor to authenticate sealed values
+	// and erase keys as serve does; it returns the keyring and its Close.
+	Keyring func(ctx context.Context) (processor.Keyring, func() error, error)
 	// Interval is how often progress is logged.
 	Interval time.Duration
 	// Timeout gives up when the group has not caught up within it; 0
@@ -134,10 +138,19 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return nil
 	}
 
+	procCfg := processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: cfg.Logger,
+		StorageDir: filepath.Join(cfg.DataDir, "processor", topics.Group)}
+	if cfg.Keyring != nil {
+		kr, closeKeyring, err := cfg.Keyring(ctx)
+		if err != nil {
+			return err
+		}
+		defer closeKeyring()
+		procCfg.Keyring = kr
+	}
 	// The processor's registry is thrown away: the progress comes from
 	// Kafka, not from counters of this process.
-	proc, err := processor.New(processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: cfg.Logger,
-		StorageDir: filepath.Join(cfg.DataDir, "processor", topics.Group)}, prometheus.NewRegistry())
+	proc, err := processor.New(procCfg, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}

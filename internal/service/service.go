@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
@@ -56,7 +57,10 @@ type Config struct {
 	// ExtraPages are handlers mounted beside the API and the web page,
 	// such as the bench's baseline route.
 	ExtraPages []web.Page
-	Logger     *slog.Logger
+	// KEKs wrap the customers' data keys. Nil turns erasure off: personal
+	// data is written as it comes, in plaintext.
+	KEKs   *keys.KEKs
+	Logger *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -85,6 +89,8 @@ type Service struct {
 	Registry *prometheus.Registry
 	// Partitions is the partition count of the events topic.
 	Partitions int32
+	// Keyring holds the data keys; nil when erasure is off.
+	Keyring *keys.Keyring
 
 	log     *slog.Logger
 	closers []func() error
@@ -109,6 +115,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	log.Info("topics ready", "events", topics.Events, "table", topics.Table(), "dlq", topics.DeadLetter(), "partitions", partitions)
 
 	s := &Service{Registry: prometheus.NewRegistry(), Partitions: partitions, log: log}
+	if cfg.KEKs != nil {
+		if s.Keyring, err = StartKeyring(ctx, cfg.Kafka, topics, cfg.KEKs, log); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.Keyring.Close)
+	}
 	if err := s.build(cfg, partitions); err != nil {
 		s.Close()
 		return nil, err
@@ -128,13 +140,21 @@ func (s *Service) build(cfg Config, partitions int32) error {
 		procDir = ""
 	}
 	var err error
-	s.Processor, err = processor.New(processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
-		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer}, reg)
+	procCfg := processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
+		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer}
+	var personal web.Personal
+	var openState func(*processor.Customer) *processor.Customer
+	if s.Keyring != nil {
+		// Set only when there is a keyring: a nil *Keyring in an
+		// interface would not read as nil.
+		procCfg.Keyring, personal, openState = s.Keyring, s.Keyring, s.Keyring.OpenCustomer
+	}
+	s.Processor, err = processor.New(procCfg, reg)
 	if err != nil {
 		return err
 	}
 	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
-		RestartBackoff: cfg.RestartBackoff, Logger: s.log}, reg)
+		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log}, reg)
 	if err != nil {
 		return err
 	}
@@ -161,7 +181,7 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	pages := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
 		Logger: s.log})
 	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
-		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...)}, reg, reg)
+		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal}, reg, reg)
 	if err != nil {
 		return err
 	}
@@ -169,6 +189,21 @@ func (s *Service) build(cfg Config, partitions int32) error {
 		return err
 	}
 	return nil
+}
+
+// StartKeyring connects the keyring of the keys topic and reads it to its
+// end; it fails when the KEKs do not unwrap its keys.
+func StartKeyring(ctx context.Context, kc kafka.Config, topics kafka.Topics, keks *keys.KEKs, log *slog.Logger) (*keys.Keyring, error) {
+	kr, err := keys.New(keys.Config{Kafka: kc, Topic: topics.Keys(), KEKs: keks, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := kr.Start(ctx); err != nil {
+		kr.Close()
+		return nil, fmt.Errorf("failed to start keyring: %w", err)
+	}
+	log.Info("keyring ready", "topic", topics.Keys(), "keks", keks.IDs())
+	return kr, nil
 }
 
 // Addr is the HTTP server's bound address.

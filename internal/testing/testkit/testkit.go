@@ -115,6 +115,9 @@ func Registered(states map[string]processor.Customer) []string {
 func Diff(want, got processor.Customer) string {
 	want.NextOffset, got.NextOffset = 0, 0
 	want.History, got.History = processor.History{}, processor.History{}
+	// personal_data is how a reader found the personal fields (plaintext,
+	// encrypted, erased), not part of the fold.
+	want.PersonalData, got.PersonalData = "", ""
 	w, _ := json.Marshal(want)
 	g, _ := json.Marshal(got)
 	if bytes.Equal(w, g) {
