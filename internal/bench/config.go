@@ -76,6 +76,15 @@ type Config struct {
 	// LookupProfile, when set, receives a CPU profile of the lookup
 	// scenario, its baseline rounds included.
 	LookupProfile io.Writer
+	// KStreams runs the Kafka Streams baseline beside eventfold (it
+	// needs java and mvn); KStreamsBuildDir holds its Maven build
+	// (kstreams/) and Maven's local repository (m2/); KStreamsHeapMiB is
+	// its JVM's -Xmx. Rounds is how many times each system folds the
+	// events topic, the order alternating.
+	KStreams         bool
+	KStreamsBuildDir string
+	KStreamsHeapMiB  int
+	Rounds           int
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger
@@ -95,6 +104,9 @@ func DefaultConfig() Config {
 		Duration:         10 * time.Second,
 		Scenarios:        slices.Clone(Scenarios),
 		Seed:             1,
+		KStreamsBuildDir: ".build",
+		KStreamsHeapMiB:  256,
+		Rounds:           3,
 	}
 }
 
@@ -113,6 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("duration %s must be positive", c.Duration)
 	case len(c.Scenarios) == 0:
 		return errors.New("no scenarios")
+	case c.KStreams && (c.Rounds < 1 || c.KStreamsHeapMiB < 16 || c.KStreamsBuildDir == ""):
+		return fmt.Errorf("the Kafka Streams baseline needs rounds ≥ 1 (%d), a heap of at least 16 MiB (%d) and a build dir", c.Rounds, c.KStreamsHeapMiB)
 	case c.ProcessorStorage != StorageLevelDB && c.ProcessorStorage != StorageMemory:
 		return fmt.Errorf("processor storage %q is not %s or %s", c.ProcessorStorage, StorageLevelDB, StorageMemory)
 	}
