@@ -71,7 +71,7 @@ func buildKStreams(ctx context.Context, buildDir string) (string, error) {
 		if err := os.RemoveAll(out); err != nil {
 			return "", fmt.Errorf("failed to clear the old kstreams build: %w", err)
 		}
-		src := filepath.Join(out, "src")
+		src := filepath.Join(out, "module")
 		for _, f := range files {
 			b, _ := kstreamsSources.ReadFile(f) // read above
 			dst := filepath.Join(src, strings.TrimPrefix(f, "kstreams/"))
@@ -171,38 +171,40 @@ func (in *ksInstance) progress(ctx context.Context) (ksProgress, error) {
 	return p, nil
 }
 
-// await polls every recoverPoll until done says so, failing when the
-// process exits or ctx ends.
-func (in *ksInstance) await(ctx context.Context, what string, done func() bool) error {
+// await polls /progress every recoverPoll until done says so, failing
+// when the process exits, Kafka Streams fails (its uncaught-exception
+// handler shuts the client down to ERROR) or ctx ends.
+func (in *ksInstance) await(ctx context.Context, what string, done func(ksProgress) bool) (ksProgress, error) {
 	t := time.NewTicker(recoverPoll)
 	defer t.Stop()
-	for !done() {
+	for {
+		p, err := in.progress(ctx)
+		if err == nil && done(p) {
+			return p, nil
+		}
+		if p.State == "ERROR" || p.State == "PENDING_ERROR" {
+			return p, fmt.Errorf("the Kafka Streams baseline failed before %s: state %s: %s", what, p.State, in.stderr.String())
+		}
 		select {
 		case err := <-in.exited:
 			in.exited <- err
-			return fmt.Errorf("the Kafka Streams baseline exited before %s: %v: %s", what, err, in.stderr.String())
+			return p, fmt.Errorf("the Kafka Streams baseline exited before %s: %v: %s", what, err, in.stderr.String())
 		case <-ctx.Done():
-			return fmt.Errorf("the Kafka Streams baseline did not reach %s: %w: %s", what, ctx.Err(), in.stderr.String())
+			return p, fmt.Errorf("the Kafka Streams baseline did not reach %s: %w: %s", what, ctx.Err(), in.stderr.String())
 		case <-t.C:
 		}
 	}
-	return nil
 }
 
-// awaitReady waits for /ready 200 (the state RUNNING: restored).
+// awaitReady waits for the state RUNNING: every task restored.
 func (in *ksInstance) awaitReady(ctx context.Context) error {
-	return in.await(ctx, "RUNNING", func() bool { return ready(ctx, in.client, in.base+"/ready") })
+	_, err := in.await(ctx, "RUNNING", func(p ksProgress) bool { return p.State == "RUNNING" })
+	return err
 }
 
 // awaitRecords waits until the instance has aggregated n records.
 func (in *ksInstance) awaitRecords(ctx context.Context, n int64) (ksProgress, error) {
-	var p ksProgress
-	err := in.await(ctx, fmt.Sprintf("%d records", n), func() bool {
-		got, err := in.progress(ctx)
-		p = got
-		return err == nil && got.Records >= n
-	})
-	return p, err
+	return in.await(ctx, fmt.Sprintf("%d records", n), func(p ksProgress) bool { return p.Records >= n })
 }
 
 // peakRSS is the process's VmHWM so far.
