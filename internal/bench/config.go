@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	assembly "github.com/eventfold/eventfold/internal/service"
 )
 
 // Scenario names, in the order they run: recover's view serves lookup and
@@ -49,6 +50,10 @@ type Config struct {
 	// ProcessorStorage is where the in-process processor keeps its table
 	// copy: StorageLevelDB, as serve does, or StorageMemory.
 	ProcessorStorage string
+	// StorageBuffer is the bytes of table writes the processor and the
+	// view each hold in memory before writing them to leveldb, as serve's
+	// --storage-buffer-mib; 0 is serve's default.
+	StorageBuffer int
 	// Clients issue lookups concurrently; Writers post events.
 	Clients int
 	Writers int
@@ -121,6 +126,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("events %d must be at least customers %d: every customer is registered by its first event", c.Events, c.Customers)
 	case c.Clients < 1 || c.Writers < 1:
 		return errors.New("clients and writers must be positive")
+	case c.StorageBuffer < 0 || c.StorageBuffer > assembly.MaxStorageBuffer:
+		return fmt.Errorf("storage buffer of %d bytes must be from 0 (the default) to %d", c.StorageBuffer, assembly.MaxStorageBuffer)
 	case c.Duration <= 0:
 		return fmt.Errorf("duration %s must be positive", c.Duration)
 	case len(c.Scenarios) == 0:

@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}()
 	}
 	fixed := &fixedRoute{}
-	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, fixed, cfg.Logger)
+	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, cfg.StorageBuffer, fixed, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
