@@ -37,6 +37,11 @@ type benchFlags struct {
 	keepTopics   bool
 	storage      string
 	logLevel     string
+	kstreams     bool
+	ksBuildDir   string
+	ksHeapMiB    int
+	rounds       int
+	bufferMiB    int
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags, error) {
@@ -64,6 +69,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.intVar(&f.seed, "seed", int(def.Seed), "seed of the generated events and of the loads")
 	fs.boolVar(&f.keepTopics, "keep-topics", false, "leave the run's topics on --brokers (they are deleted by default)")
 	fs.stringVar(&f.logLevel, "log-level", "warn", "log level of the service under test: debug, info, warn or error")
+	fs.boolVar(&f.kstreams, "kstreams", true, "run the Kafka Streams baseline beside eventfold when java and mvn are on PATH (built with Maven from Maven Central)")
+	fs.stringVar(&f.ksBuildDir, "kstreams-build-dir", def.KStreamsBuildDir, "where the Kafka Streams baseline is built (kstreams/) and Maven caches its dependencies (m2/)")
+	fs.intVar(&f.ksHeapMiB, "kstreams-heap-mib", def.KStreamsHeapMiB, "the Kafka Streams JVM's -Xmx, in MiB")
+	fs.intVar(&f.bufferMiB, "storage-buffer-mib", 0, "as serve's --storage-buffer-mib for the in-process service; 0 is serve's default")
+	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return def, f, err
@@ -79,6 +89,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	cfg.Partitions, cfg.Events, cfg.Customers = f.partitions, f.events, f.customers
 	cfg.Clients, cfg.Writers, cfg.Duration = f.clients, f.writers, f.duration
 	cfg.Seed, cfg.KeepTopics, cfg.ProcessorStorage = int64(f.seed), f.keepTopics, f.storage
+	cfg.StorageBuffer = f.bufferMiB << 20
+	cfg.KStreams, cfg.KStreamsBuildDir, cfg.KStreamsHeapMiB, cfg.Rounds = f.kstreams, f.ksBuildDir, f.ksHeapMiB, f.rounds
 	if err := cfg.Validate(); err != nil {
 		return cfg, f, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -104,6 +116,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// measurement is skipped.
 	if exe, err := os.Executable(); err == nil {
 		cfg.ServeBinary = exe
+	}
+	if cfg.KStreams {
+		if err := bench.KStreamsAvailable(); err != nil {
+			cfg.KStreams = false
+			cfg.Progress.Warn("skipping the Kafka Streams baseline", "reason", err)
+		}
 	}
 	var profiles []*os.File
 	for _, p := range []struct {

@@ -16,6 +16,8 @@
 #               validates web/asyncapi.yaml (e2e/asyncapi_test.go)
 #   java        Debian packages `maven` and `default-jdk-headless`, which build
 #               and run the Java CloudEvents SDK producer (e2e/cesdk_test.go)
+#               and the bench's Kafka Streams baseline (internal/bench/kstreams,
+#               its jars from Maven Central into .build/m2 on first use)
 #
 # Environment:
 #   PYTHON      interpreter used to create the venv (default: python3 on PATH)
@@ -45,7 +47,7 @@ log() { printf '==> %s\n' "$*"; }
 die() { printf 'install-tools: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------- arguments

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -26,6 +27,7 @@ func TestRunEveryScenario(t *testing.T) {
 	cfg.ServeBinary = buildEventfold(t)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	cfg.Progress = cfg.Logger
+	cfg.KStreams = true // asked for, and skipped on the embedded broker
 	var profile bytes.Buffer
 	cfg.FoldProfile = &profile
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -43,6 +45,9 @@ func TestRunEveryScenario(t *testing.T) {
 	}
 	if r.Fold == nil || r.Recover == nil || r.Lookup == nil || r.Write == nil {
 		t.Fatalf("missing scenarios: fold %v, recover %v, lookup %v, write %v", r.Fold != nil, r.Recover != nil, r.Lookup != nil, r.Write != nil)
+	}
+	if r.KStreams != nil || !strings.Contains(r.KStreamsSkipped, "kfake") {
+		t.Errorf("Kafka Streams on the embedded broker: result %v, skipped %q; want skipped, saying why", r.KStreams != nil, r.KStreamsSkipped)
 	}
 	positive("machine cpus", float64(r.Machine.CPUs))
 	positive("machine memory", float64(r.Machine.MemoryBytes))
@@ -134,6 +139,101 @@ func TestRunEveryScenario(t *testing.T) {
 		if !strings.Contains(out.String(), want) && (want != "PASS" || !strings.Contains(out.String(), "MISS")) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestRunBesideKafkaStreams runs the Kafka Streams baseline beside
+// eventfold on a small topic of the real Apache Kafka, so that its build
+// (from Maven Central on a fresh machine), its fold, its restore and
+// restart, its lookups and the state comparison cannot rot.
+func TestRunBesideKafkaStreams(t *testing.T) {
+	brokers := testkit.RequireKafka(t)
+	if err := KStreamsAvailable(); err != nil {
+		t.Fatalf("the Kafka Streams baseline needs java and mvn (scripts/install-tools.sh java): %v", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{brokers}
+	cfg.Events, cfg.Customers = 2000, 200
+	cfg.Clients = 8
+	cfg.Duration = time.Second
+	cfg.Scenarios = []string{ScenarioFold, ScenarioLookup}
+	cfg.KStreams, cfg.Rounds = true, 2
+	// The repository's .build, as the CLI's default from the root; the
+	// test runs in internal/bench.
+	cfg.KStreamsBuildDir = filepath.Join("..", "..", ".build")
+	cfg.ServeBinary = buildEventfold(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	cfg.Progress = cfg.Logger
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("bench failed: %v", err)
+	}
+	k := r.KStreams
+	if k == nil {
+		t.Fatalf("no Kafka Streams result; skipped: %q", r.KStreamsSkipped)
+	}
+	if len(k.Rounds) != 2 || k.Rounds[0].First != "eventfold" || k.Rounds[1].First != "kstreams" {
+		t.Errorf("rounds %+v, want 2 with the order alternating", k.Rounds)
+	}
+	for i, fr := range k.Rounds {
+		if fr.KStreams.Records != 2000 || !(fr.KStreams.PerSec > 0) || !(fr.Eventfold.PerSec > 0) {
+			t.Errorf("round %d: eventfold %+v, Kafka Streams %+v; want 2,000 events folded by each", i, fr.Eventfold, fr.KStreams)
+		}
+	}
+	if k.StateCheck.Customers != 200 || k.StateCheck.Mismatches != 0 {
+		t.Errorf("state check %+v, want 200 customers, none differing", k.StateCheck)
+	}
+	for name, p := range map[string]ReadyPair{"restore": k.Restore, "restart": k.Restart} {
+		if p.Keys != 200 || !(p.Eventfold.Seconds > 0) || !(p.KStreams.Seconds > 0) || p.KStreams.PeakRSSBytes <= 0 || !(p.Ratio > 0) {
+			t.Errorf("%s: %+v, want both ready with positive figures", name, p)
+		}
+	}
+	if l := k.Lookup; l == nil || l.KStreams.OK == 0 || l.KStreams.OK != l.KStreams.Requests || l.Eventfold.OK != l.Eventfold.Requests {
+		t.Errorf("lookup %+v, want every request of both answered 200", l)
+	}
+	var out strings.Builder
+	if err := r.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Kafka Streams", "fold ≥ 1.2x Kafka Streams", "state check"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("printed report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestSameStateComparesWhatBothFoldsDecide checks the comparison that
+// fails a run: it must tell apart every compared field and ignore the
+// order of an address's fields.
+func TestSameStateComparesWhatBothFoldsDecide(t *testing.T) {
+	base := comparable{Version: 3, Status: "active", Name: "Ada", Email: "a@example.com",
+		Address: json.RawMessage(`{"line1":"1 Main St","city":"Paris","postal_code":"75001","country":"FR"}`)}
+	tests := []struct {
+		name string
+		edit func(c *comparable)
+		same bool
+	}{
+		{"identical", func(*comparable) {}, true},
+		{"address fields reordered", func(c *comparable) {
+			c.Address = json.RawMessage(`{"country":"FR","postal_code":"75001","city":"Paris","line1":"1 Main St"}`)
+		}, true},
+		{"version", func(c *comparable) { c.Version = 4 }, false},
+		{"status", func(c *comparable) { c.Status = "suspended" }, false},
+		{"name", func(c *comparable) { c.Name = "Grace" }, false},
+		{"email", func(c *comparable) { c.Email = "b@example.com" }, false},
+		{"address", func(c *comparable) { c.Address = json.RawMessage(`{"line1":"2 Main St","city":"Paris","postal_code":"75001","country":"FR"}`) }, false},
+		{"address missing", func(c *comparable) { c.Address = nil }, false},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			other := base
+			test.edit(&other)
+			if got := sameState(base, other); got != test.same {
+				t.Errorf("sameState = %v, want %v", got, test.same)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	assembly "github.com/eventfold/eventfold/internal/service"
 )
 
 // Scenario names, in the order they run: recover's view serves lookup and
@@ -49,6 +50,10 @@ type Config struct {
 	// ProcessorStorage is where the in-process processor keeps its table
 	// copy: StorageLevelDB, as serve does, or StorageMemory.
 	ProcessorStorage string
+	// StorageBuffer is the bytes of table writes the processor and the
+	// view each hold in memory before writing them to leveldb, as serve's
+	// --storage-buffer-mib; 0 is serve's default.
+	StorageBuffer int
 	// Clients issue lookups concurrently; Writers post events.
 	Clients int
 	Writers int
@@ -76,6 +81,15 @@ type Config struct {
 	// LookupProfile, when set, receives a CPU profile of the lookup
 	// scenario, its baseline rounds included.
 	LookupProfile io.Writer
+	// KStreams runs the Kafka Streams baseline beside eventfold (it
+	// needs java and mvn); KStreamsBuildDir holds its Maven build
+	// (kstreams/) and Maven's local repository (m2/); KStreamsHeapMiB is
+	// its JVM's -Xmx. Rounds is how many times each system folds the
+	// events topic, the order alternating.
+	KStreams         bool
+	KStreamsBuildDir string
+	KStreamsHeapMiB  int
+	Rounds           int
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger
@@ -95,6 +109,9 @@ func DefaultConfig() Config {
 		Duration:         10 * time.Second,
 		Scenarios:        slices.Clone(Scenarios),
 		Seed:             1,
+		KStreamsBuildDir: ".build",
+		KStreamsHeapMiB:  256,
+		Rounds:           3,
 	}
 }
 
@@ -109,10 +126,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("events %d must be at least customers %d: every customer is registered by its first event", c.Events, c.Customers)
 	case c.Clients < 1 || c.Writers < 1:
 		return errors.New("clients and writers must be positive")
+	case c.StorageBuffer < 0 || c.StorageBuffer > assembly.MaxStorageBuffer:
+		return fmt.Errorf("storage buffer of %d bytes must be from 0 (the default) to %d", c.StorageBuffer, assembly.MaxStorageBuffer)
 	case c.Duration <= 0:
 		return fmt.Errorf("duration %s must be positive", c.Duration)
 	case len(c.Scenarios) == 0:
 		return errors.New("no scenarios")
+	case c.KStreams && (c.Rounds < 1 || c.KStreamsHeapMiB < 16 || c.KStreamsBuildDir == ""):
+		return fmt.Errorf("the Kafka Streams baseline needs rounds ≥ 1 (%d), a heap of at least 16 MiB (%d) and a build dir", c.Rounds, c.KStreamsHeapMiB)
 	case c.ProcessorStorage != StorageLevelDB && c.ProcessorStorage != StorageMemory:
 		return fmt.Errorf("processor storage %q is not %s or %s", c.ProcessorStorage, StorageLevelDB, StorageMemory)
 	}

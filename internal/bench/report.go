@@ -20,6 +20,12 @@ type Report struct {
 	Recover *RecoverResult `json:"recover,omitempty"`
 	Lookup  *LookupResult  `json:"lookup,omitempty"`
 	Write   *WriteResult   `json:"write,omitempty"`
+	// KStreams is the Kafka Streams baseline beside eventfold; nil when
+	// it did not run.
+	KStreams *KStreamsResult `json:"kstreams,omitempty"`
+	// KStreamsSkipped says why the Kafka Streams baseline was asked for
+	// and did not run.
+	KStreamsSkipped string `json:"kstreams_skipped,omitempty"`
 
 	Targets []Target `json:"targets"`
 }
@@ -109,6 +115,30 @@ func (r *Report) judge() {
 	}
 	if w := r.Write; w != nil {
 		add("write p99 < 50 ms at 16 writers", w.Service.P99ms, fmt.Sprintf("%.2f ms", w.Service.P99ms), w.Service.P99ms < 50, atLoad(w.Writers, 16, "writers"))
+	}
+	if k := r.KStreams; k != nil {
+		add("fold ≥ 1.2x Kafka Streams", k.FoldRatio, fmt.Sprintf("%.2fx", k.FoldRatio), k.FoldRatio >= 1.2,
+			fmt.Sprintf("medians of %d alternated rounds: %s vs %s events/s", len(k.Rounds), count(k.FoldEventfold), count(k.FoldKStreams)))
+		if k.Restore.Eventfold.Seconds > 0 {
+			add("restore ≥ 1.0x Kafka Streams", k.Restore.Ratio, fmt.Sprintf("%.2fx", k.Restore.Ratio), k.Restore.Ratio >= 1,
+				fmt.Sprintf("ready in %.2f s vs %.2f s", k.Restore.Eventfold.Seconds, k.Restore.KStreams.Seconds))
+		}
+		if l := k.Lookup; l != nil {
+			note := atLoad(l.Clients, 64, "clients")
+			add("lookup ≥ 1.5x Kafka Streams, lower p99", l.Ratio, fmt.Sprintf("%.2fx, p99 %.2f vs %.2f ms", l.Ratio, l.Eventfold.P99ms, l.KStreams.P99ms),
+				l.Ratio >= 1.5 && l.Eventfold.P99ms < l.KStreams.P99ms, note)
+		}
+		if k.Restore.Eventfold.PeakRSSBytes > 0 {
+			ef := float64(k.Restore.Eventfold.PeakRSSBytes)
+			ks := float64(max(k.Restore.KStreams.PeakRSSBytes, k.FoldPeakRSSBytes))
+			t := Target{Name: "serve peak RSS below Kafka Streams' and 300 MB", Value: ef, Got: megabytes(ef) + " vs " + megabytes(ks),
+				Verdict: verdict(ef < ks && ef < 300e6)}
+			if c := r.Setup.Customers; c < memoryTargetCustomers {
+				t.Verdict = NotMeasured
+				t.Note = fmt.Sprintf("only %s customers; run with --customers 1000000", count(float64(c)))
+			}
+			r.Targets = append(r.Targets, t)
+		}
 	}
 	if v := r.Recover; v != nil && v.Serve != nil {
 		rss := float64(v.Serve.PeakRSSBytes)

@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}()
 	}
 	fixed := &fixedRoute{}
-	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, fixed, cfg.Logger)
+	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, cfg.StorageBuffer, fixed, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -72,17 +72,46 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}()
 
-	if err := r.measure(ctx, cfg, cl, svc, fixed, mem, progress); err != nil {
+	var cmp *comparison
+	if cfg.KStreams && cl.kind == BrokerEmbedded {
+		// Kafka Streams' admin client fails on kfake's DescribeConfigs and
+		// DescribeTopicPartitions answers and never creates its changelog.
+		r.KStreamsSkipped = "Kafka Streams needs a real Apache Kafka broker (--brokers); it does not run on the embedded kfake"
+		cfg.Progress.Warn("skipping the Kafka Streams baseline", "reason", r.KStreamsSkipped)
+	} else if cfg.KStreams {
+		if cmp, err = newComparison(ctx, cfg, cl, topics, progress); err != nil {
+			return nil, err
+		}
+		defer cmp.close()
+		r.KStreams = cmp.r
+	}
+	if err := r.measure(ctx, cfg, cl, svc, fixed, mem, progress, cmp); err != nil {
 		return nil, err
 	}
 	stopped = true
 	if err := svc.stop(); err != nil {
 		return nil, fmt.Errorf("the service failed during the run: %w", err)
 	}
-	if cfg.runs(ScenarioRecover) && cfg.ServeBinary != "" {
-		progress("restarting eventfold serve as a child process")
-		if r.Recover.Serve, err = restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers); err != nil {
+	var serve *ServeRestart
+	if (cfg.runs(ScenarioRecover) || cmp != nil) && cfg.ServeBinary != "" {
+		progress("restarting eventfold serve as a child process on an empty data dir")
+		if serve, err = restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers); err != nil {
 			return nil, err
+		}
+		if r.Recover != nil {
+			r.Recover.Serve = serve
+		}
+	}
+	if cmp != nil && serve != nil {
+		r.KStreams.Restore.Eventfold = serveReady(serve)
+		progress("restarting eventfold serve on its data dir")
+		again, err := restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers)
+		if err != nil {
+			return nil, err
+		}
+		r.KStreams.Restart.Eventfold = serveReady(again)
+		for _, p := range []*ReadyPair{&r.KStreams.Restore, &r.KStreams.Restart} {
+			p.Ratio = p.Eventfold.KeysPerSec / p.KStreams.KeysPerSec
 		}
 	}
 	r.Seconds = time.Since(started).Seconds()
@@ -92,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // measure runs the scenarios on the in-process service: the fold always,
 // since the others need its table, then the rest as configured.
-func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, fixed *fixedRoute, mem *sampler, progress func(string, ...any)) error {
+func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, fixed *fixedRoute, mem *sampler, progress func(string, ...any), cmp *comparison) error {
 	end := mem.window()
 	progress("generating events", "events", cfg.Events, "customers", cfg.Customers)
 	events := GenerateEvents(cfg.Seed, cfg.Customers, cfg.Events)
@@ -104,6 +133,11 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 	fold.Usage = end()
 	if cfg.runs(ScenarioFold) {
 		r.Fold = fold
+	}
+	if cmp != nil {
+		if err := cmp.folds(ctx, fold.Fold, int64(events.Len()), progress); err != nil {
+			return err
+		}
 	}
 	events = nil // a million events are worth giving back before the next scenario
 	runtime.GC()
@@ -119,10 +153,28 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 			return err
 		}
 	}
-	if !cfg.runs(ScenarioLookup) && !cfg.runs(ScenarioWrite) {
+	if !cfg.runs(ScenarioLookup) && !cfg.runs(ScenarioWrite) && cmp == nil {
 		return nil
 	}
 	svc.startHTTP()
+	if cmp != nil {
+		keys := int64(len(ids))
+		if err := cmp.restore(ctx, keys, progress); err != nil {
+			return err
+		}
+		if err := cmp.checkState(ctx, svc, ids, progress); err != nil {
+			return err
+		}
+		if cfg.runs(ScenarioLookup) {
+			cmp.lookup(ctx, svc, ids, progress)
+		}
+		if err := cmp.restart(ctx, keys, progress); err != nil {
+			return err
+		}
+		if err := cmp.stopLive(); err != nil {
+			return err
+		}
+	}
 	if cfg.runs(ScenarioLookup) {
 		progress("loading GET /customers/{id} and the fixed baseline", "clients", cfg.Clients, "duration", cfg.Duration)
 		end := mem.window()

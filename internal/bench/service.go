@@ -40,10 +40,10 @@ type service struct {
 // newService assembles the service on the run's topics, with its data
 // under dir: the processor's copy in leveldb or in memory (storage), the
 // view's in leveldb, as serve keeps them.
-func newService(ctx context.Context, kc kafka.Config, topics kafka.Topics, dir, storage string, fixed http.Handler, log *slog.Logger) (*service, error) {
+func newService(ctx context.Context, kc kafka.Config, topics kafka.Topics, dir, storage string, buffer int, fixed http.Handler, log *slog.Logger) (*service, error) {
 	cfg := web.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	app, err := assembly.New(ctx, assembly.Config{Kafka: kc, Topics: topics, DataDir: dir, ProcessorInMemory: storage == StorageMemory,
+	app, err := assembly.New(ctx, assembly.Config{Kafka: kc, Topics: topics, DataDir: dir, ProcessorInMemory: storage == StorageMemory, StorageBuffer: buffer,
 		RestartBackoff: 200 * time.Millisecond, Web: cfg, Logger: log,
 		ExtraPages: []web.Page{{Pattern: fixedPath, Handler: fixed, Access: web.Open}}})
 	if err != nil {

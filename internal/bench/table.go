@@ -65,6 +65,13 @@ func (r *Report) Print(out io.Writer) error {
 		printLatency(p, "  POST /customers/{id}/events, If-Match", wr.Service, "")
 		printUsage(p, wr.Usage)
 	}
+	if k := r.KStreams; k != nil {
+		printKStreams(p, k)
+	}
+	if r.KStreamsSkipped != "" {
+		p("")
+		p("Kafka Streams baseline skipped:\t%s", r.KStreamsSkipped)
+	}
 	p("")
 	p("targets\tmeasured\tverdict\t")
 	for _, t := range r.Targets {
@@ -117,3 +124,25 @@ func megabytes(b float64) string { return fmt.Sprintf("%.0f MB", b/1e6) }
 func gibibytes(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
 
 func seconds(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) + " s" }
+
+func printKStreams(p func(string, ...any), k *KStreamsResult) {
+	p("")
+	p("eventfold and Kafka Streams (%d threads, -Xmx%dm), same topic\teventfold\tKafka Streams\teventfold / Kafka Streams", k.Threads, k.HeapMiB)
+	for i, fr := range k.Rounds {
+		p("  fold round %d (%s first), events/s\t%s\t%s\t%.2fx", i+1, fr.First, count(fr.Eventfold.PerSec), count(fr.KStreams.PerSec), fr.Eventfold.PerSec/max(fr.KStreams.PerSec, 1e-9))
+	}
+	p("  fold, median events/s\t%s\t%s\t%.2fx", count(k.FoldEventfold), count(k.FoldKStreams), k.FoldRatio)
+	p("  Kafka Streams peak RSS over the folds\t\t%s\t", megabytes(float64(k.FoldPeakRSSBytes)))
+	for _, rp := range []struct {
+		name string
+		p    ReadyPair
+	}{{"restore (empty local state), ready in s", k.Restore}, {"restart (own local state), ready in s", k.Restart}} {
+		p("  %s\t%.2f\t%.2f\t%.2fx keys/s", rp.name, rp.p.Eventfold.Seconds, rp.p.KStreams.Seconds, rp.p.Ratio)
+		p("    peak RSS\t%s\t%s\t", megabytes(float64(rp.p.Eventfold.PeakRSSBytes)), megabytes(float64(rp.p.KStreams.PeakRSSBytes)))
+	}
+	if l := k.Lookup; l != nil {
+		p("  lookup at %d clients, requests/s\t%s\t%s\t%.2fx", l.Clients, count(l.Eventfold.PerSec), count(l.KStreams.PerSec), l.Ratio)
+		p("    p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\t", l.Eventfold.P50ms, l.Eventfold.P99ms, l.KStreams.P50ms, l.KStreams.P99ms)
+	}
+	p("  state check\t%d customers compared, %d differ", k.StateCheck.Customers, k.StateCheck.Mismatches)
+}
