@@ -61,12 +61,13 @@ func (c Config) Validate() error {
 
 // View is a replica of the customer table.
 type View struct {
-	cfg     Config
-	log     *slog.Logger
-	hub     *Hub
-	metrics *metrics
-	current atomic.Pointer[goka.View] // the running goka view, if any
-	keys    atomic.Int64              // keys in local storage
+	cfg      Config
+	log      *slog.Logger
+	hub      *Hub
+	metrics  *metrics
+	current  atomic.Pointer[goka.View] // the running goka view, if any
+	keys     atomic.Int64              // keys in local storage
+	accepted atomic.Int64              // the sum of their versions
 }
 
 // New builds a view; call Run to start it.
@@ -119,7 +120,7 @@ func (v *View) runOnce(ctx context.Context) error {
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), tableCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),
-		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys)),
+		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys, &v.accepted)),
 		goka.WithViewCallback(v.update),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger, "goka-view")),
@@ -165,6 +166,10 @@ func (v *View) GokaView() *goka.View { return v.goka() }
 // Keys returns the number of table entries the view holds, including
 // version-0 entries that only hold decisions.
 func (v *View) Keys() int64 { return v.keys.Load() }
+
+// Accepted returns the events ever accepted, as the table holds them: the
+// sum of the customers' versions.
+func (v *View) Accepted() int64 { return v.accepted.Load() }
 
 // Positions returns, per partition of the table, the next offset the view
 // will read: the basis of its lag.

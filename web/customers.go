@@ -30,8 +30,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return
 	}
 	minVersion, err := parseInt(q.Get("min_version"), 0, "min_version")

@@ -106,8 +106,7 @@ func (s *Server) customerAsOf(w http.ResponseWriter, r *http.Request, c *process
 // answers the request when there is none.
 func (s *Server) registeredCustomer(w http.ResponseWriter, r *http.Request) (*processor.Customer, bool) {
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return nil, false
 	}
 	if s.history == nil {

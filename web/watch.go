@@ -24,8 +24,7 @@ const watchBuffer = 4096
 // one "state" event per accepted change of that customer.
 func (s *Server) watchCustomer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return
 	}
 	s.watch(w, r, id)
@@ -96,7 +95,19 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 				return
 			}
 			c, err := processor.DecodeCustomer(change.Value)
-			if err != nil || !changedState(c) || (id != "" && c.Version <= sent) {
+			if err != nil {
+				continue
+			}
+			if id != "" && lastRejected(c) {
+				// A customer's stream carries its rejections too, so that
+				// a page sees every decision, including those of ids never
+				// registered; GET /watch stays the feed of state changes.
+				if s.sendEvent(w, rc, "rejected", c) != nil {
+					return
+				}
+				continue
+			}
+			if !changedState(c) || (id != "" && c.Version <= sent) {
 				continue
 			}
 			if s.sendState(w, rc, c) != nil {
@@ -117,12 +128,29 @@ func changedState(c *processor.Customer) bool {
 	return last.Outcome == processor.Accepted && last.Version == c.Version
 }
 
+// lastRejected reports whether the table write that produced c was a
+// rejection: its last decision is a rejected one.
+func lastRejected(c *processor.Customer) bool {
+	return len(c.Decisions) > 0 && c.Decisions[len(c.Decisions)-1].Outcome == processor.Rejected
+}
+
 func (s *Server) sendState(w http.ResponseWriter, rc *http.ResponseController, c *processor.Customer) error {
+	return s.sendEvent(w, rc, "state", c)
+}
+
+// sendEvent sends c as an event of the given name: "state" for an
+// accepted change, "rejected" for a rejection, whose id names the
+// rejected event.
+func (s *Server) sendEvent(w http.ResponseWriter, rc *http.ResponseController, event string, c *processor.Customer) error {
 	data, err := json.Marshal(public(c))
 	if err != nil {
 		return fmt.Errorf("failed to encode state: %w", err)
 	}
-	return s.writeSSE(w, rc, "event: state\nid: "+c.ID+"@"+strconv.FormatInt(c.Version, 10)+"\ndata: "+string(data)+"\n\n")
+	id := c.ID + "@" + strconv.FormatInt(c.Version, 10)
+	if event == "rejected" {
+		id += "/" + c.Decisions[len(c.Decisions)-1].EventID
+	}
+	return s.writeSSE(w, rc, "event: "+event+"\nid: "+id+"\ndata: "+string(data)+"\n\n")
 }
 
 // writeSSE writes one frame under a deadline, so a client that stops
