@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -144,3 +145,43 @@ func uiPost(t *testing.T, p *pipeline, id, event string, want int) []byte {
 	return body
 }
 
+// TestUIConsoleSearch finds customers by id prefix, name or email and by
+// status, through GET /customers?q=&status=, live, at 1280 and 390 px.
+func TestUIConsoleSearch(t *testing.T) {
+	chromium := uiChromium(t)
+	p := startPipeline(t)
+	p.produce(t,
+		uiRecord(binEvent("s-1", "cust-ada", "customer.registered", "2026-03-01T00:00:00Z", `{"name":"Ada Lovelace","email":"ada@example.com"}`)),
+		uiRecord(binEvent("s-2", "cust-bob", "customer.registered", "2026-03-01T00:00:00Z", `{"name":"Bob","email":"bob@lovelace.org"}`)),
+		uiRecord(binEvent("s-3", "cust-cy", "customer.registered", "2026-03-01T00:00:00Z", `{"name":"Cy","email":"cy@example.com"}`)),
+		uiRecord(binEvent("s-4", "cust-cy", "customer.suspended", "2026-03-01T00:01:00Z", `{"reason":"fraud"}`)),
+		uiRecord(binEvent("s-5", "other-1", "customer.registered", "2026-03-01T00:00:00Z", `{"name":"Dee","email":"dee@example.com"}`)))
+	b := uiOpen(t, chromium, p.client.Base)
+	listed := `[...document.querySelectorAll('#customer-list li')].map(li => li.dataset.id).join()`
+	for _, width := range []int64{1280, 390} {
+		b.sub(t, fmt.Sprint(width), func() {
+			b.do(chromedp.EmulateViewport(width, 844), chromedp.Navigate(p.client.Base+"/"))
+			b.wait("every customer", listed+`.startsWith('cust-ada,cust-bob,cust-cy') && `+listed+`.includes('other-1')`)
+			b.do(chromedp.SendKeys(chromedp.ID("list-q"), "LOVELACE"))
+			b.wait("a name or an email that contains it, ignoring case", listed+` === 'cust-ada,cust-bob'`)
+			b.do(uiClear("list-q"), chromedp.SendKeys(chromedp.ID("list-q"), "other"))
+			b.wait("an id that starts with it", listed+` === 'other-1'`)
+			b.do(uiClear("list-q"), chromedp.SetValue(chromedp.ID("list-filter"), "suspended"))
+			b.wait("a status", listed+` === 'cust-cy'`)
+			b.do(chromedp.SetValue(chromedp.ID("list-filter"), ""), chromedp.SendKeys(chromedp.ID("list-q"), "cust-"))
+			b.wait("the prefix", listed+`.startsWith('cust-ada,cust-bob,cust-cy') && !`+listed+`.includes('other-1') && !`+listed+`.includes('zz-')`)
+			id := fmt.Sprintf("cust-new-%d", width)
+			uiPost(b.t, p, id, `{"type":"customer.registered","data":{"name":"New","email":"new@example.com"}}`, http.StatusCreated)
+			uiPost(b.t, p, "zz-"+fmt.Sprint(width), `{"type":"customer.registered","data":{"name":"Zed","email":"zed@example.com"}}`, http.StatusCreated)
+			b.wait("a new match live, and no new customer that does not match", `[...document.querySelectorAll('#customer-list li')].map(li => li.dataset.id).includes(`+uiJS(id)+`) && `+
+				`![...document.querySelectorAll('#customer-list li')].some(li => li.dataset.id.startsWith('zz-'))`)
+			b.wait("no horizontal scroll", uiNoHorizontalScroll)
+		})
+	}
+	b.do(chromedp.EmulateViewport(1280, 900))
+	status, body := authDo(t, p, http.MethodGet, "/customers?status=gone", "", nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "invalid_parameter") {
+		t.Errorf("GET /customers?status=gone: %d %s, want 400 invalid_parameter", status, body)
+	}
+	b.checkClean()
+}

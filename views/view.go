@@ -304,10 +304,13 @@ const (
 )
 
 // List returns up to limit registered customers with ids after the given
-// one, in id order, and the id to continue after, empty at the end of the
-// table. A page can hold fewer customers than limit, even none, and still
-// have a next id: see MaxListScan.
-func (v *View) List(after string, limit int) ([]*processor.Customer, string, error) {
+// one that match (all of them when match is nil), in id order, and the id
+// to continue after, empty at the end of the table. A page can hold fewer
+// customers than limit, even none, and still have a next id: see
+// MaxListScan. A search is thus a scan of the table in bounded steps, not
+// an index: each page costs up to MaxListScan entries or MaxListBytes of
+// state, whatever it finds.
+func (v *View) List(after string, limit int, match func(*processor.Customer) bool) ([]*processor.Customer, string, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
@@ -345,7 +348,7 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, string, err
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to decode %s: %w", key, err)
 		}
-		if c.Registered() {
+		if c.Registered() && (match == nil || match(c)) {
 			out = append(out, c)
 		}
 	}

@@ -28,7 +28,7 @@ func RepoRoot(t testing.TB) string {
 	if !ok {
 		t.Fatal("cannot locate the testkit source file")
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // SampleFile is the path of the sample event file shipped in the repo.

@@ -37,6 +37,11 @@ export function init() {
   $("lookup-id").addEventListener("input", () => setLookupError(""));
   $("list-more").addEventListener("click", () => loadList(false));
   $("list-refresh").addEventListener("click", () => loadList(true));
+  let searchTimer = null;
+  const search = () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => loadList(true), 250); };
+  $("list-q").addEventListener("input", search);
+  $("list-filter").addEventListener("change", () => loadList(true));
+  $("list-search").addEventListener("submit", (e) => { e.preventDefault(); loadList(true); });
   $("timeline-earlier").addEventListener("click", loadEarlier);
   $("asof-back").addEventListener("click", () => go(sel.id));
   $("append-form").addEventListener("submit", onAppend);
@@ -81,6 +86,10 @@ export function stopList() {
 function onListState(c) {
   const list = $("customer-list");
   const item = listItem(c);
+  if (!matches(c)) {
+    for (const li of list.children) if (li.dataset.id === c.id) li.remove();
+    return;
+  }
   for (const li of list.children) {
     if (li.dataset.id === c.id) {
       li.replaceWith(item);
@@ -144,23 +153,67 @@ function setLookupError(text) {
   $("lookup-id").setAttribute("aria-invalid", text ? "true" : "false");
 }
 
+// The list's search, as GET /customers?q=&status= reads it.
+function listFilter() {
+  return { q: $("list-q").value.trim(), status: $("list-filter").value };
+}
+
+// matches is the server's filter, for customers that arrive live.
+function matches(c) {
+  const { q, status } = listFilter();
+  const lq = q.toLowerCase();
+  if (status && c.status !== status) return false;
+  return !lq || c.id.toLowerCase().startsWith(lq) ||
+    (c.name || "").toLowerCase().includes(lq) || (c.email || "").toLowerCase().includes(lq);
+}
+
+// A search scans the table a bounded step per request: a page can come
+// back with few matches and more to scan, so the list reads on, a few
+// steps at most, before it offers "Load more".
+const maxListSteps = 5;
+let listSeq = 0;
+
 async function loadList(reset) {
   const list = $("customer-list");
   const status = $("list-status");
+  const seq = ++listSeq;
   if (reset) listNext = "";
-  status.textContent = "Loading…";
+  const { q, status: wanted } = listFilter();
+  const filtered = Boolean(q || wanted);
+  status.textContent = filtered ? "Searching…" : "Loading…";
   try {
-    const page = await getJSON("customers?limit=" + listPage + (listNext ? "&after=" + encodeURIComponent(listNext) : ""));
+    let found = [];
+    for (let step = 0; step < maxListSteps; step++) {
+      const params = new URLSearchParams({ limit: String(listPage) });
+      if (listNext) params.set("after", listNext);
+      if (q) params.set("q", q);
+      if (wanted) params.set("status", wanted);
+      const page = await getJSON("customers?" + params);
+      if (seq !== listSeq) return;
+      found = found.concat(page.customers);
+      listNext = page.next || "";
+      if (found.length >= listPage || !listNext) break;
+    }
     if (reset) clear(list);
-    for (const c of page.customers) list.append(listItem(c));
-    listNext = page.next || "";
+    for (const c of found) list.append(listItem(c));
     $("list-more").hidden = !listNext;
-    status.textContent = list.children.length ? "" : "No customers yet.";
+    if (list.children.length) status.textContent = "";
+    else if (filtered) status.textContent = listNext ? "No match so far; Load more searches further." : "No customer matches.";
+    else showNoCustomers();
     markSelected();
   } catch (err) {
-    status.textContent = "Could not load customers: " + describe(err) + ".";
+    if (seq === listSeq) status.textContent = "Could not load customers: " + describe(err) + ".";
   }
 }
+
+// showNoCustomers leads a first run somewhere: the command that loads
+// the samples, which then appear here live.
+function showNoCustomers() {
+  $("list-status").replaceChildren("No customers yet. Load the samples, from the repository: ",
+    h("code", { class: "mono" }, samplesCommand), ", or register one with the form on the right.");
+}
+
+const samplesCommand = "go run . produce --file samples/customer-events.jsonl";
 
 function listItem(c) {
   return h("li", { dataset: { id: c.id } },
