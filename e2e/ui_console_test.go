@@ -3,10 +3,16 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventfold/eventfold/internal/testing/testkit"
 )
 
 // TestUIConsoleDefects drives the page as a new user would, on an empty
@@ -184,4 +190,39 @@ func TestUIConsoleSearch(t *testing.T) {
 		t.Errorf("GET /customers?status=gone: %d %s, want 400 invalid_parameter", status, body)
 	}
 	b.checkClean()
+}
+
+// TestUIReadmeScreenshots takes the README's screenshots of the page with
+// the sample events: the landing page, a customer, operations and the
+// dead letters, at 1280 px and 390 px. It writes into docs/screenshots,
+// so it runs only when EVENTFOLD_README_SCREENSHOTS=1.
+func TestUIReadmeScreenshots(t *testing.T) {
+	if os.Getenv("EVENTFOLD_README_SCREENSHOTS") != "1" {
+		t.Skip("set EVENTFOLD_README_SCREENSHOTS=1 to write docs/screenshots")
+	}
+	chromium := uiChromium(t)
+	p := startPipeline(t)
+	p.produceAndAwaitFold(t, testkit.ReadLines(t, testkit.SampleFile(t)), 60*time.Second)
+	p.produce(t, &kgo.Record{Key: []byte(uiCustomer), Value: []byte(`{"specversion":"1.0","id":"cut-short`)})
+	b := uiOpen(t, chromium, p.client.Base)
+	b.shots = filepath.Join(testkit.RepoRoot(t), "docs", "screenshots")
+	if err := os.MkdirAll(b.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, width := range []int64{1280, 390} {
+		b.do(chromedp.EmulateViewport(width, map[int64]int64{1280: 800, 390: 844}[width]))
+		b.do(chromedp.Navigate(p.client.Base+"/"), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.wait("the list", `document.querySelectorAll('#customer-list li').length >= 20 && document.getElementById('readiness').textContent === 'Ready'`)
+		b.shot(fmt.Sprintf("landing-%d", width))
+		b.do(chromedp.Navigate(p.client.Base + "/#/customers/" + uiCustomer))
+		b.wait("the customer", `document.getElementById('live').textContent === 'Live' && document.querySelectorAll('#timeline li.rejected').length > 0`)
+		b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('customer').scrollIntoView()`))
+		b.shot(fmt.Sprintf("customer-%d", width))
+		b.do(chromedp.Navigate(p.client.Base + "/#/operations"))
+		b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.wait("the operations", `document.getElementById('ops-ready').textContent === 'Ready' && /^[0-9,]+$/.test(document.getElementById('ops-decided-total').textContent) && document.querySelectorAll('#ops-dlq li').length > 0`)
+		b.shot(fmt.Sprintf("operations-%d", width))
+		b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('dlq-title').scrollIntoView(); document.querySelector('#ops-dlq details').open = true`))
+		b.shot(fmt.Sprintf("dead-letters-%d", width))
+	}
 }
