@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,6 +226,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	log.Info("web page: open it in a browser", "url", pageURL(svc.Addr(), tlsCert != ""))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Run(gctx) })
 	if pprofAddr != "" {
@@ -274,4 +276,21 @@ func readTokens(path string) ([]string, error) {
 		return nil, fmt.Errorf("%w: token file %s holds no token", errUsage, path)
 	}
 	return tokens, nil
+}
+
+// pageURL is the address of the web page on this machine: a listener on
+// every interface is reached at localhost.
+func pageURL(addr net.Addr, https bool) string {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }

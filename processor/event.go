@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -279,7 +280,7 @@ func decodeValue(value []byte) (Event, error) {
 			return Event{}, malformed("data of %s must be a JSON object", ev.Type)
 		}
 		if err := json.Unmarshal(data, payload); err != nil {
-			return Event{}, malformed("data of %s: %v", ev.Type, err)
+			return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
 		}
 	}
 	ev.Payload = payload
@@ -404,4 +405,41 @@ func Encode(ev Event) ([]byte, error) {
 		return nil, fmt.Errorf("failed to encode event %s: %w", ev.ID, err)
 	}
 	return b, nil
+}
+
+// describeDataError says what is wrong with an event's data in the terms
+// of the contract: encoding/json names Go's types and struct fields.
+func describeDataError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		want := "a string"
+		switch typeErr.Type.Kind() {
+		case reflect.Struct, reflect.Map, reflect.Pointer:
+			want = "an object"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int64, reflect.Float64:
+			want = "a number"
+		}
+		return fmt.Sprintf("%s must be %s, not %s", typeErr.Field, want, article(typeErr.Value))
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return fmt.Sprintf("not valid JSON at byte %d", syntaxErr.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// article names a JSON value kind as encoding/json reports it ("number",
+// "string", "object"...) with its article.
+func article(kind string) string {
+	if kind == "" {
+		return "this value"
+	}
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }

@@ -69,3 +69,16 @@ func isKeyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '.' || c == '_' || c == '-' || c == ':'
 }
+
+// StoredVersion returns the version of a stored table value, reading only
+// its start when it was written by AppendJSON.
+func StoredVersion(stored []byte) (int64, error) {
+	if v, ok := leadingVersion(stored); ok {
+		return v, nil
+	}
+	c, err := DecodeCustomer(stored)
+	if err != nil {
+		return 0, err
+	}
+	return c.Version, nil
+}

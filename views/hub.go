@@ -32,10 +32,12 @@ type Change struct {
 	open func(*processor.Customer) *processor.Customer
 	once sync.Once
 	// Set by once: the change as a state event, its version, and whether
-	// the change was an accepted event.
+	// the change was an accepted event; or, for a rejection, the change
+	// as a rejected event.
 	event    []byte
 	version  int64
 	accepted bool
+	rejected []byte
 }
 
 // StateEvent returns the change as the "state" event of a change stream
@@ -45,34 +47,66 @@ type Change struct {
 // built once for all the change's subscribers, which share its bytes and
 // must not modify them.
 func (c *Change) StateEvent() (event []byte, version int64, ok bool) {
+	c.build()
+	return c.event, c.version, c.accepted
+}
+
+// RejectedEvent returns the change as the "rejected" event of a
+// customer's change stream, when the table write recorded a rejection:
+// id "<customer>@<version>/<rejected event id>", and the entry as lookups
+// show it, its last decision the rejection. Ids that were never
+// registered have such entries too. It is built once, like StateEvent.
+func (c *Change) RejectedEvent() (event []byte, ok bool) {
+	c.build()
+	return c.rejected, c.rejected != nil
+}
+
+func (c *Change) build() {
 	c.once.Do(func() {
 		state, err := processor.DecodeCustomer(c.Value)
-		if err != nil || !changedState(state) {
-			return
-		}
-		body, version, err := processor.PublicJSON(c.Value)
 		if err != nil {
 			return
 		}
+		accepted, rejected := changedState(state), lastRejected(state)
+		if !accepted && !rejected {
+			return
+		}
+		state.History = processor.History{}
 		if c.open != nil {
 			// Sealed personal data is opened once for every subscriber.
-			opened := c.open(state)
-			opened.History = processor.History{}
-			body = opened.AppendJSON(nil)
+			state = c.open(state)
+			state.History = processor.History{}
 		}
-		c.event, c.version, c.accepted = AppendStateEvent(make([]byte, 0, len(body)+len(c.Key)+48), c.Key, version, body), version, true
+		body := state.AppendJSON(nil)
+		if accepted {
+			c.event, c.version, c.accepted = AppendStateEvent(make([]byte, 0, len(body)+len(c.Key)+48), c.Key, state.Version, body), state.Version, true
+			return
+		}
+		id := c.Key + "@" + strconv.FormatInt(state.Version, 10) + "/" + state.Decisions[len(state.Decisions)-1].EventID
+		c.rejected = appendEvent(make([]byte, 0, len(body)+len(id)+48), "rejected", id, body)
 	})
-	return c.event, c.version, c.accepted
+}
+
+// lastRejected reports whether the table write that produced c recorded a
+// rejection: its last decision is a rejected one.
+func lastRejected(c *processor.Customer) bool {
+	return len(c.Decisions) > 0 && c.Decisions[len(c.Decisions)-1].Outcome == processor.Rejected
 }
 
 // AppendStateEvent appends the Server-Sent Events frame of a customer's
 // state to dst: event "state", id "<customer>@<version>", and the state as
 // lookups show it (processor.PublicJSON, one line) as its data.
 func AppendStateEvent(dst []byte, id string, version int64, body []byte) []byte {
-	dst = append(dst, "event: state\nid: "...)
+	return appendEvent(dst, "state", id+"@"+strconv.FormatInt(version, 10), body)
+}
+
+// appendEvent appends a Server-Sent Events frame: its event name, id and
+// one line of data.
+func appendEvent(dst []byte, event, id string, body []byte) []byte {
+	dst = append(dst, "event: "...)
+	dst = append(dst, event...)
+	dst = append(dst, "\nid: "...)
 	dst = append(dst, id...)
-	dst = append(dst, '@')
-	dst = strconv.AppendInt(dst, version, 10)
 	dst = append(dst, "\ndata: "...)
 	dst = append(dst, body...)
 	return append(dst, "\n\n"...)

@@ -44,7 +44,11 @@ func newMetrics(reg prometheus.Registerer, v *View) (*metrics, error) {
 		Name: "eventfold_view_keys",
 		Help: "Table entries held by the view, including never-registered ids that only hold decisions.",
 	}, func() float64 { return float64(v.Keys()) })
-	for _, c := range []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers, keys} {
+	accepted := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_view_accepted_events",
+		Help: "Events ever accepted, from the table the view holds: the sum of the customers' versions. Unlike eventfold_events_folded_total it survives restarts.",
+	}, func() float64 { return float64(v.Accepted()) })
+	for _, c := range []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers, keys, accepted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register view metrics: %w", err)
 		}

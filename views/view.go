@@ -66,12 +66,13 @@ func (c Config) Validate() error {
 
 // View is a replica of the customer table.
 type View struct {
-	cfg     Config
-	log     *slog.Logger
-	hub     *Hub
-	metrics *metrics
-	current atomic.Pointer[goka.View] // the running goka view, if any
-	keys    atomic.Int64              // keys in local storage
+	cfg      Config
+	log      *slog.Logger
+	hub      *Hub
+	metrics  *metrics
+	current  atomic.Pointer[goka.View] // the running goka view, if any
+	keys     atomic.Int64              // keys in local storage
+	accepted atomic.Int64              // the sum of their versions
 }
 
 // New builds a view; call Run to start it.
@@ -115,7 +116,7 @@ func (v *View) runOnce(ctx context.Context) error {
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), tableCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),
-		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys)),
+		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys, &v.accepted)),
 		goka.WithViewCallback(v.update),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger, "goka-view")),
@@ -161,6 +162,10 @@ func (v *View) GokaView() *goka.View { return v.goka() }
 // Keys returns the number of table entries the view holds, including
 // version-0 entries that only hold decisions.
 func (v *View) Keys() int64 { return v.keys.Load() }
+
+// Accepted returns the events ever accepted, as the table holds them: the
+// sum of the customers' versions.
+func (v *View) Accepted() int64 { return v.accepted.Load() }
 
 // Positions returns, per partition of the table, the next offset the view
 // will read: the basis of its lag.
@@ -301,10 +306,13 @@ const (
 )
 
 // List returns up to limit registered customers with ids after the given
-// one, in id order, and the id to continue after, empty at the end of the
-// table. A page can hold fewer customers than limit, even none, and still
-// have a next id: see MaxListScan.
-func (v *View) List(after string, limit int) ([]*processor.Customer, string, error) {
+// one that match (all of them when match is nil), in id order, and the id
+// to continue after, empty at the end of the table. A page can hold fewer
+// customers than limit, even none, and still have a next id: see
+// MaxListScan. A search is thus a scan of the table in bounded steps, not
+// an index: each page costs up to MaxListScan entries or MaxListBytes of
+// state, whatever it finds.
+func (v *View) List(after string, limit int, match func(*processor.Customer) bool) ([]*processor.Customer, string, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
@@ -342,7 +350,7 @@ func (v *View) List(after string, limit int) ([]*processor.Customer, string, err
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to decode %s: %w", key, err)
 		}
-		if c.Registered() {
+		if c.Registered() && (match == nil || match(c)) {
 			out = append(out, c)
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventfold/eventfold/processor"
@@ -30,8 +32,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return
 	}
 	minVersion, err := parseInt(q.Get("min_version"), 0, "min_version")
@@ -116,11 +117,16 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit = min(limit, views.MaxListLimit)
+	match, err := parseSearch(q.Get("q"), q.Get("status"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return
+	}
 	if !s.lookups.Recovered() {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
 		return
 	}
-	customers, next, err := s.lookups.List(after, int(limit))
+	customers, next, err := s.lookups.List(after, int(limit), match)
 	if err != nil {
 		s.lookupFailed(w, err)
 		return
@@ -177,3 +183,32 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// maxSearch bounds ?q= of GET /customers.
+const maxSearch = 256
+
+// statuses are the values of ?status= of GET /customers.
+var statuses = []string{string(processor.StatusActive), string(processor.StatusSuspended), string(processor.StatusErased)}
+
+// parseSearch returns the filter of GET /customers?q=&status=, nil for
+// none: q matches an id that starts with it or a name or email that
+// contains it, ignoring case; status is the customer's status.
+func parseSearch(q, status string) (func(*processor.Customer) bool, error) {
+	if len(q) > maxSearch {
+		return nil, fmt.Errorf("q of %d bytes is longer than %d", len(q), maxSearch)
+	}
+	if status != "" && !slices.Contains(statuses, status) {
+		return nil, fmt.Errorf("status %q is not one of %s", status, strings.Join(statuses, ", "))
+	}
+	q = strings.ToLower(strings.TrimSpace(q))
+	if q == "" && status == "" {
+		return nil, nil
+	}
+	return func(c *processor.Customer) bool {
+		if status != "" && string(c.Status) != status {
+			return false
+		}
+		return q == "" || strings.HasPrefix(strings.ToLower(c.ID), q) ||
+			strings.Contains(strings.ToLower(c.Name), q) || strings.Contains(strings.ToLower(c.Email), q)
+	}, nil
+}

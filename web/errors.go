@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/eventfold/eventfold/processor"
@@ -40,3 +41,17 @@ func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{Error: code, Message: message})
 }
+
+// checkID answers 400 invalid_id, in words for the user, when id is not a
+// customer id. processor.ValidateKey's errors are written for the
+// dead-letter topic, with the byte that broke the rule.
+func checkID(w http.ResponseWriter, id string) bool {
+	if err := processor.ValidateKey(id); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_id", invalidIDMessage)
+		return false
+	}
+	return true
+}
+
+// invalidIDMessage is the rule every customer id follows.
+var invalidIDMessage = fmt.Sprintf("a customer id has 1 to %d characters, each a letter, digit, or one of . _ - :", processor.MaxKeyLength)

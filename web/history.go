@@ -131,8 +131,7 @@ func (s *Server) startHistoryRead(w http.ResponseWriter, r *http.Request) (ctx c
 // answers the request when there is none.
 func (s *Server) registeredCustomer(w http.ResponseWriter, r *http.Request) (*processor.Customer, bool) {
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return nil, false
 	}
 	if s.history == nil {

@@ -23,7 +23,9 @@ type Lookups interface {
 	// body when the id is unknown.
 	LookupJSON(id string) ([]byte, int64, error)
 	Entry(id string) (*processor.Customer, error)
-	List(after string, limit int) (customers []*processor.Customer, next string, err error)
+	// List returns a page of registered customers in id order, those
+	// that match when match is not nil (views.View.List).
+	List(after string, limit int, match func(*processor.Customer) bool) (customers []*processor.Customer, next string, err error)
 	WaitForVersion(ctx context.Context, id string, minVersion int64) (*processor.Customer, error)
 	WaitForDecision(ctx context.Context, id, eventID string) (processor.Decision, *processor.Customer, error)
 	Recovered() bool

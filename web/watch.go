@@ -93,6 +93,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 			for _, c := range changes {
 				if event, version, ok := c.StateEvent(); ok && (id == "" || version > st.sent) {
 					st.add(event, version)
+				} else if rejected, ok := c.RejectedEvent(); ok && id != "" {
+					// A customer's stream carries its rejections too, so
+					// that a page sees every decision, also of ids never
+					// registered; GET /watch stays the feed of state changes.
+					st.pending = append(st.pending, rejected)
 				}
 			}
 			clear(changes) // the hub's window, not this stream, keeps changes

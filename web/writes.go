@@ -48,8 +48,7 @@ type decided struct {
 // partition, never here from a possibly stale view.
 func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := processor.ValidateKey(id); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+	if !checkID(w, id) {
 		return
 	}
 	if s.publisher == nil {

@@ -128,14 +128,41 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// positionCollector exports a consumer's positions per partition as they
+// are, read at scrape time.
+type positionCollector struct {
+	desc     *prometheus.Desc
+	position func() (map[int32]int64, error)
+}
+
+func (c *positionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *positionCollector) Collect(ch chan<- prometheus.Metric) {
+	positions, err := c.position()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for p, pos := range positions {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(max(pos, 0)), strconv.Itoa(int(p)))
+	}
+}
+
 // LagCollectors returns the lag gauges of a service: the group's
 // (eventfold_processor_lag_records) from its committed offsets, and the
-// view's (eventfold_view_lag_records) from viewPositions.
+// view's (eventfold_view_lag_records) from viewPositions; and the group's
+// committed offsets themselves (eventfold_processor_committed_offset),
+// whose sum is the records of the events topic ever decided, which no
+// restart resets.
 func LagCollectors(offsets *Offsets, topics Topics, viewPositions func() (map[int32]int64, error)) []prometheus.Collector {
+	committed := func() (map[int32]int64, error) { return offsets.Committed(topics.Group, topics.Events) }
 	return []prometheus.Collector{
+		&positionCollector{desc: prometheus.NewDesc("eventfold_processor_committed_offset",
+			"The group's committed offset per partition of the events topic: records decided (accepted, rejected, dead-lettered or duplicate) since the topic was created.",
+			[]string{"partition"}, nil), position: committed},
 		NewLagCollector("eventfold_processor_lag_records",
 			"Events not yet folded by the group, per partition: high-water mark minus committed offset.",
-			offsets, topics.Events, func() (map[int32]int64, error) { return offsets.Committed(topics.Group, topics.Events) }),
+			offsets, topics.Events, committed),
 		NewLagCollector("eventfold_view_lag_records",
 			"Table records not yet applied by this view, per partition: high-water mark minus the view's position.",
 			offsets, topics.Table(), viewPositions),

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"embed"
+	"html"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,7 +43,7 @@ func localAssets(w http.ResponseWriter, r *http.Request, h http.Handler) {
 		page.header.Set("Content-Type", ct)
 	}
 	if strings.HasPrefix(ct, "text/html") {
-		body = []byte(gokaAssetURLs.Replace(string(body)))
+		body = []byte(withEventfoldBar(gokaAssetURLs.Replace(string(body)), r.URL.Path))
 		page.header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	for k, v := range page.header {
@@ -50,6 +51,34 @@ func localAssets(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	}
 	w.WriteHeader(page.statusOrOK())
 	_, _ = w.Write(body) // the client went away; nothing left to tell it
+}
+
+// gokaNote explains the two figures of goka's monitor that look wrong on
+// a healthy service. goka computes "offset lag" as the high-water mark (the
+// next offset to be written) minus the last offset read, and refreshes it
+// once a minute: a partition that has read everything shows 1. It marks a
+// partition "stalled" when no record arrived for two minutes: an idle
+// partition, not a stuck one.
+const gokaNote = `goka's monitor counts “offset lag” from the last offset read, so a partition that has read everything shows ` +
+	`offset lag 1, and it refreshes that figure once a minute; “stalled” means no record arrived for two minutes, ` +
+	`an idle partition, not a stuck one. The lag eventfold reports, from the next offset to read, is on the `
+
+// withEventfoldBar gives a goka page eventfold's name in its title and a
+// bar on top that leads back to eventfold's page and explains goka's lag.
+// Links are relative to the page's path, so that the pages work behind a
+// proxy that mounts the service under a prefix.
+func withEventfoldBar(page, path string) string {
+	root := strings.Repeat("../", max(strings.Count(path, "/")-1, 1))
+	bar := `<div class="alert alert-info" style="margin:0;border-radius:0">` +
+		`<a class="eventfold-back" href="` + root + `"><strong>← eventfold</strong></a> · ` +
+		`<span id="eventfold-note">` + html.EscapeString(gokaNote) + `<a href="` + root + `#/operations">operations page</a>.</span></div>`
+	page = strings.Replace(page, "<body>", "<body>"+bar, 1)
+	if i := strings.Index(page, "<title>"); i >= 0 {
+		if j := strings.Index(page[i:], "</title>"); j >= 0 {
+			page = page[:i+j] + " · goka · eventfold" + page[i+j:]
+		}
+	}
+	return page
 }
 
 // bufferedPage is an http.ResponseWriter that keeps the response.

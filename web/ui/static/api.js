@@ -79,11 +79,11 @@ export async function getText(path, { signal } = {}) {
 export const customerPath = (id) => "customers/" + encodeURIComponent(id);
 
 // watch follows a Server-Sent Events stream and calls onState with each
-// "state" event's JSON. It reads the stream with fetch rather than
+// "state" event's JSON, and onRejected (if given) with each "rejected" one. It reads the stream with fetch rather than
 // EventSource, which cannot send an Authorization header. It reconnects
 // with backoff, as the server asks clients that fell behind to do, until
 // the returned function is called.
-export function watch(path, { onState, onStatus }) {
+export function watch(path, { onState, onRejected, onStatus }) {
   const ctrl = new AbortController();
   let stopped = false;
   (async () => {
@@ -98,8 +98,9 @@ export function watch(path, { onState, onStatus }) {
         onStatus("open");
         backoff = 500;
         await readEvents(res.body, (ev) => {
-          if (ev.event === "state") {
-            try { onState(JSON.parse(ev.data), ev.id); } catch (err) { console.warn("bad state event", err); }
+          const handler = ev.event === "state" ? onState : ev.event === "rejected" ? onRejected : null;
+          if (handler) {
+            try { handler(JSON.parse(ev.data), ev.id); } catch (err) { console.warn("bad " + ev.event + " event", err); }
           }
         });
       } catch (err) {

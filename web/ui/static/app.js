@@ -23,6 +23,7 @@ function route() {
   document.title = view === "operations" ? "Operations · eventfold"
     : parts[1] ? decodeURIComponent(parts[1]) + " · eventfold" : "Customers · eventfold";
   if (view === "operations") {
+    customers.stopList();
     operations.start();
   } else {
     operations.stop();

@@ -6,6 +6,7 @@ import { ApiError, customerPath, describe, getJSON, request, watch } from "./api
 import { $, announce, clear, formatAddress, formatTime, formatValue, h, timeEl } from "./dom.js";
 
 const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+const idRule = "an id has 1 to 128 letters, digits or . _ - : characters.";
 const eventsPage = 100;
 const listPage = 50;
 
@@ -26,18 +27,27 @@ const sel = {
 
 let listNext = "";
 let ifMatchEdited = false;
+let dataEdited = false; // the data field differs from the template
+let stopListWatch = null;
+
+const defaultType = "customer.renamed";
 
 export function init() {
   $("lookup-form").addEventListener("submit", onLookup);
   $("lookup-id").addEventListener("input", () => setLookupError(""));
   $("list-more").addEventListener("click", () => loadList(false));
   $("list-refresh").addEventListener("click", () => loadList(true));
+  let searchTimer = null;
+  const search = () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => loadList(true), 250); };
+  $("list-q").addEventListener("input", search);
+  $("list-filter").addEventListener("change", () => loadList(true));
+  $("list-search").addEventListener("submit", (e) => { e.preventDefault(); loadList(true); });
   $("timeline-earlier").addEventListener("click", loadEarlier);
   $("asof-back").addEventListener("click", () => go(sel.id));
   $("append-form").addEventListener("submit", onAppend);
   $("append-type").addEventListener("change", () => fillTemplate());
-  $("append-ifmatch").addEventListener("input", () => { ifMatchEdited = true; });
-  $("append-data").addEventListener("input", () => setDataError(""));
+  $("append-ifmatch").addEventListener("input", () => { ifMatchEdited = true; setIfMatchError(""); });
+  $("append-data").addEventListener("input", () => { dataEdited = true; setDataError(""); });
   document.addEventListener("keydown", (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
     const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "");
@@ -58,8 +68,50 @@ export function onReady() {
   if (!$("customer-list").children.length) loadList(true);
 }
 
+// followList keeps the list current from GET /watch while the customer
+// view is shown; stopList ends it.
+function followList() {
+  if (stopListWatch) return;
+  stopListWatch = watch("watch", { onState: onListState, onStatus: () => {} });
+}
+
+export function stopList() {
+  if (stopListWatch) stopListWatch();
+  stopListWatch = null;
+}
+
+// onListState puts a changed customer in the list: in place when it is
+// shown, else at its place in id order when that place is within the
+// loaded pages (past them, "Load more" will bring it).
+function onListState(c) {
+  const list = $("customer-list");
+  const item = listItem(c);
+  if (!matches(c)) {
+    for (const li of list.children) if (li.dataset.id === c.id) li.remove();
+    return;
+  }
+  for (const li of list.children) {
+    if (li.dataset.id === c.id) {
+      li.replaceWith(item);
+      markSelected();
+      return;
+    }
+    if (li.dataset.id > c.id) {
+      li.before(item);
+      markSelected();
+      $("list-status").textContent = "";
+      return;
+    }
+  }
+  if (listNext && c.id > listNext) return;
+  list.append(item);
+  markSelected();
+  $("list-status").textContent = "";
+}
+
 // route shows the customer view for #/customers[/{id}[/versions/{n}]].
 export async function route(parts) {
+  followList();
   const id = parts[0] ? decodeURIComponent(parts[0]) : null;
   const version = parts[1] === "versions" && /^\d+$/.test(parts[2] || "") ? Number(parts[2]) : null;
   if (!id) {
@@ -84,7 +136,7 @@ function onLookup(e) {
   const input = $("lookup-id");
   const id = input.value.trim();
   if (!idPattern.test(id)) {
-    setLookupError(id ? "An id has 1 to 128 letters, digits or . _ - : characters." : "Type a customer id.");
+    setLookupError(id ? idRule : "Type a customer id.");
     input.focus();
     return;
   }
@@ -101,23 +153,67 @@ function setLookupError(text) {
   $("lookup-id").setAttribute("aria-invalid", text ? "true" : "false");
 }
 
+// The list's search, as GET /customers?q=&status= reads it.
+function listFilter() {
+  return { q: $("list-q").value.trim(), status: $("list-filter").value };
+}
+
+// matches is the server's filter, for customers that arrive live.
+function matches(c) {
+  const { q, status } = listFilter();
+  const lq = q.toLowerCase();
+  if (status && c.status !== status) return false;
+  return !lq || c.id.toLowerCase().startsWith(lq) ||
+    (c.name || "").toLowerCase().includes(lq) || (c.email || "").toLowerCase().includes(lq);
+}
+
+// A search scans the table a bounded step per request: a page can come
+// back with few matches and more to scan, so the list reads on, a few
+// steps at most, before it offers "Load more".
+const maxListSteps = 5;
+let listSeq = 0;
+
 async function loadList(reset) {
   const list = $("customer-list");
   const status = $("list-status");
+  const seq = ++listSeq;
   if (reset) listNext = "";
-  status.textContent = "Loading…";
+  const { q, status: wanted } = listFilter();
+  const filtered = Boolean(q || wanted);
+  status.textContent = filtered ? "Searching…" : "Loading…";
   try {
-    const page = await getJSON("customers?limit=" + listPage + (listNext ? "&after=" + encodeURIComponent(listNext) : ""));
+    let found = [];
+    for (let step = 0; step < maxListSteps; step++) {
+      const params = new URLSearchParams({ limit: String(listPage) });
+      if (listNext) params.set("after", listNext);
+      if (q) params.set("q", q);
+      if (wanted) params.set("status", wanted);
+      const page = await getJSON("customers?" + params);
+      if (seq !== listSeq) return;
+      found = found.concat(page.customers);
+      listNext = page.next || "";
+      if (found.length >= listPage || !listNext) break;
+    }
     if (reset) clear(list);
-    for (const c of page.customers) list.append(listItem(c));
-    listNext = page.next || "";
+    for (const c of found) list.append(listItem(c));
     $("list-more").hidden = !listNext;
-    status.textContent = list.children.length ? "" : "No customers yet.";
+    if (list.children.length) status.textContent = "";
+    else if (filtered) status.textContent = listNext ? "No match so far; Load more searches further." : "No customer matches.";
+    else showNoCustomers();
     markSelected();
   } catch (err) {
-    status.textContent = "Could not load customers: " + describe(err) + ".";
+    if (seq === listSeq) status.textContent = "Could not load customers: " + describe(err) + ".";
   }
 }
+
+// showNoCustomers leads a first run somewhere: the command that loads
+// the samples, which then appear here live.
+function showNoCustomers() {
+  $("list-status").replaceChildren("No customers yet. Load the samples, from the repository: ",
+    h("code", { class: "mono" }, samplesCommand), ", or register one with the form on the right.");
+}
+
+const samplesCommand = "go run . produce --file samples/customer-events.jsonl";
 
 function listItem(c) {
   return h("li", { dataset: { id: c.id } },
@@ -165,7 +261,9 @@ async function select(id) {
     const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
     setLookupError(err instanceof ApiError && err.status === 404
       ? `No customer with id “${id}”.`
-      : `Could not look up “${id}”: ${describe(err)}.`);
+      : err instanceof ApiError && err.code === "invalid_id"
+        ? `“${id}” is not a customer id: ${idRule}`
+        : `Could not look up “${id}”: ${describe(err)}.`);
     if (denied) return false; // the token form opens; the page reloads here with the token
     // Stay on the customer shown before, if any.
     history.replaceState(null, "", sel.id ? "#/customers/" + encodeURIComponent(sel.id) : "#/customers");
@@ -180,7 +278,9 @@ async function select(id) {
   $("customer-empty").hidden = true;
   $("customer").hidden = false;
   $("append-result").hidden = true;
+  setIfMatchError("");
   ifMatchEdited = false;
+  $("append-type").value = defaultType;
   fillTemplate();
   markSelected();
   renderHead();
@@ -191,8 +291,13 @@ async function select(id) {
   document.querySelector(".timeline-scroll").scrollTop = 0;
   sel.stopWatch = watch(customerPath(id) + "/watch", {
     onState: (s) => { if (seq === sel.seq) onLiveState(s); },
+    onRejected: (s) => { if (seq === sel.seq) onLiveRejection(s); },
     onStatus: (s) => { if (seq === sel.seq) setLive($("live"), s); },
   });
+  // On one column the customer is below the lookup and the list: bring
+  // it to the top of the screen.
+  const top = $("customer").getBoundingClientRect().top;
+  if (top < 0 || top > innerHeight / 3) $("customer").scrollIntoView({ block: "start" });
   announce(`${id}: version ${c.version}, ${c.status}.`);
   return true;
 }
@@ -239,6 +344,20 @@ async function refresh() {
   }
 }
 
+// onLiveRejection takes an entry whose last decision is a rejection: the
+// state is unchanged, its decisions are new.
+function onLiveRejection(c) {
+  if (!sel.current || c.version < sel.current.version) return;
+  if (c.version > sel.current.version) {
+    applyState(c); // a state change this stream has not shown yet
+    return;
+  }
+  sel.current = { ...sel.current, recent_decisions: c.recent_decisions };
+  renderTimeline();
+  const d = (c.recent_decisions || []).at(-1);
+  if (d) announce(`Event ${d.event_id} rejected: ${d.reason}.`);
+}
+
 function onLiveState(c) {
   if (!sel.current || c.version > sel.current.version) {
     for (let v = (sel.current ? sel.current.version : 0) + 1; v <= c.version; v++) sel.fresh.add(v);
@@ -267,6 +386,8 @@ async function applyState(c) {
   renderTimeline();
   updateListItem(c);
   if (!ifMatchEdited) $("append-ifmatch").value = String(c.version);
+  if (!dataEdited || c.status === "erased") fillTemplate();
+  else updateAppendTypes();
   if (prev && c.version > prev.version) {
     // Newest first: bring the new events into view, unless the reader
     // is looking at an older version.
@@ -300,9 +421,22 @@ async function showVersion(version) {
     $("asof").scrollIntoView({ block: "nearest" });
     announce(`Showing the state as of version ${version}.`);
   } catch (err) {
-    announce(`Could not read version ${version}: ${err.message}`);
-    $("asof-label").textContent = `version ${version} is not readable (${err.message})`;
+    if (seq !== sel.seq) return;
+    // Show no state rather than the one shown before: the URL names
+    // this version.
+    sel.asOf = version;
+    sel.shown = null;
+    $("state-title").textContent = `Version ${version} cannot be shown`;
+    clear($("state"));
+    $("state-raw").textContent = "";
+    $("asof-label").textContent = err instanceof ApiError && err.status === 404
+      ? `There is no version ${version}: ${sel.id} is at version ${sel.current.version}.`
+      : err instanceof ApiError && err.status === 410
+        ? `Version ${version} is older than the history kept (it starts at version ${sel.firstVersion}).`
+        : `Version ${version} could not be read: ${describe(err)}.`;
     $("asof").hidden = false;
+    renderTimeline();
+    announce($("asof-label").textContent);
   }
 }
 
@@ -428,8 +562,25 @@ function fillTemplate() {
     "customer.registered": { name: "", email: "" },
   }[type] || {};
   $("append-data").value = JSON.stringify(data, null, 2);
+  dataEdited = false;
   setDataError("");
+  updateAppendTypes();
   if (!ifMatchEdited && sel.current) $("append-ifmatch").value = String(sel.current.version);
+}
+
+// updateAppendTypes offers what the customer can take: an erased one
+// rejects every event, so the form closes.
+function updateAppendTypes() {
+  const erased = sel.current && sel.current.status === "erased";
+  for (const o of $("append-type").options) o.disabled = erased;
+  $("append-form").querySelector("button[type=submit]").disabled = erased;
+  $("append-data").disabled = erased;
+  $("append-closed").hidden = !erased;
+}
+
+function setIfMatchError(text) {
+  $("append-ifmatch-error").textContent = text;
+  $("append-ifmatch").setAttribute("aria-invalid", text ? "true" : "false");
 }
 
 function setDataError(text) {
@@ -460,13 +611,18 @@ async function onAppend(e) {
     $("append-data").focus();
     return;
   }
-  const ifMatch = $("append-ifmatch").value.trim();
-  if (ifMatch && !/^\d+$/.test(ifMatch)) {
-    $("append-ifmatch").setAttribute("aria-invalid", "true");
-    $("append-ifmatch").focus();
+  const field = $("append-ifmatch");
+  const ifMatch = field.value.trim();
+  // A number field reads "" for text it cannot parse: badInput tells.
+  if (field.validity.badInput || (ifMatch && !/^\d+$/.test(ifMatch))) {
+    $("append-result").hidden = true;
+    setIfMatchError("If-Match must be a whole number: the version you expect the customer to be at, such as " +
+      (sel.current ? sel.current.version : 3) + ". Leave it empty to append unconditionally.");
+    field.focus();
     return;
   }
-  $("append-ifmatch").setAttribute("aria-invalid", "false");
+  setIfMatchError("");
+  $("append-result").hidden = true;
   const button = e.submitter || $("append-form").querySelector("button[type=submit]");
   button.disabled = true;
   button.textContent = "Appending…";
@@ -525,8 +681,13 @@ function showResult(r, ifMatch) {
       kind = "conflict";
       lines.push(`Produced, but the decision is not visible yet (event ${b.event_id}, partition ${b.partition}, offset ${b.offset}). It will show in the timeline.`);
       break;
+    case 400:
+      // The message says what is wrong with the event; the prefix the
+      // fold's decoder gives it is for the dead-letter topic.
+      lines.push((b.message || "The event was refused.").replace(/^malformed event: /, ""));
+      break;
     default:
-      lines.push(b.error ? `${b.error}: ${b.message || ""}` : b.message || "The request failed.");
+      lines.push(b.message || b.error || "The request failed.");
   }
   box.className = "result " + kind;
   box.dataset.status = String(r.status);

@@ -95,12 +95,16 @@ function renderMetrics(m) {
   $("ops-rate").textContent = rates.length ? formatRate(rate) : "–";
   renderSpark(rates);
 
-  $("ops-folded-total").textContent = formatNumber(folded);
-  $("ops-folded-detail").textContent = "since this process started";
+  // The totals come from Kafka and the table, which a restart does not
+  // reset: the process counters above only give the rate.
+  const accepted = sum(m, "eventfold_view_accepted_events");
+  const decided = sum(m, "eventfold_processor_committed_offset");
+  $("ops-folded-total").textContent = formatNumber(accepted);
+  $("ops-decided-total").textContent = formatNumber(decided);
   const rejected = sum(m, "eventfold_events_rejected_total");
-  $("ops-rejected-total").textContent = formatNumber(rejected);
-  const dups = sum(m, "eventfold_events_duplicate_total");
-  $("ops-rejected-detail").textContent = dups === undefined ? "" : `${formatNumber(dups)} duplicates ignored`;
+  $("ops-rejected-detail").textContent = decided === undefined || accepted === undefined ? ""
+    : `all time, from the committed offsets: ${formatNumber(Math.max(0, decided - accepted))} not accepted ` +
+      `(rejected, duplicate or dead-lettered); ${formatNumber(rejected)} rejected since this process started`;
 
   renderLag(m);
   renderShares($("ops-types"), byLabel(m, "eventfold_events_folded_total", "type"), "", "No event folded yet.");
