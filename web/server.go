@@ -114,6 +114,11 @@ type Config struct {
 	WatchHeartbeat time.Duration
 	// WatchWriteTimeout drops a change stream whose client stops reading.
 	WatchWriteTimeout time.Duration
+	// WatchCoalesce is how long a change stream, woken by a change, waits
+	// for more before it writes them together: a burst of changes then
+	// costs each stream one wake-up and one write, not one per change.
+	// It is the most a change can be delayed on its way to a watcher.
+	WatchCoalesce time.Duration
 	// ReadTokens, when set, are the bearer tokens that may read; write
 	// tokens may read too. Empty leaves reads open.
 	ReadTokens []string
@@ -129,7 +134,7 @@ type Config struct {
 // DefaultConfig returns the defaults of the HTTP server.
 func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
-		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second,
+		MaxWatchers: 1000, WatchHeartbeat: 15 * time.Second, WatchWriteTimeout: 10 * time.Second, WatchCoalesce: 5 * time.Millisecond,
 		MaxWaiters: 4096, MaxWatchersPerClient: 100, MaxWaitersPerClient: 512, BodyReadTimeout: 10 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		MaxConnections: 10000, MaxConnectionsPerClient: 1024,

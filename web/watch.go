@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -84,6 +85,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 				return
 			}
 		case <-sub.Ready():
+			if !s.coalesce(r.Context()) {
+				return
+			}
 			var open bool
 			if changes, open = sub.Take(changes[:0]); !open {
 				// Dropped for falling behind: end the stream; the client
@@ -140,4 +144,20 @@ func (s *Server) send(w http.ResponseWriter, rc *http.ResponseController, st *st
 
 func (s *Server) flush(rc *http.ResponseController) error {
 	return rc.Flush()
+}
+
+// coalesce waits WatchCoalesce for more changes to gather, and reports
+// false when the request ended meanwhile.
+func (s *Server) coalesce(ctx context.Context) bool {
+	if s.cfg.WatchCoalesce <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.cfg.WatchCoalesce)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
