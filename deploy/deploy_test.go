@@ -60,6 +60,10 @@ var metricTypes = map[string]string{
 	"eventfold_http_connections":               "gauge",
 	"eventfold_http_connections_refused_total": "counter",
 	"eventfold_history_reads":                  "gauge",
+	"eventfold_plaintext_events_total":         "counter",
+	"eventfold_data_keys_erased_total":         "counter",
+	"eventfold_processor_committed_offset":     "gauge",
+	"eventfold_view_accepted_events":           "gauge",
 	"eventfold_view_subscribers":               "gauge",
 	"eventfold_build_info":                     "gauge",
 }
