@@ -223,7 +223,9 @@ func TestSameStateComparesWhatBothFoldsDecide(t *testing.T) {
 		{"status", func(c *comparable) { c.Status = "suspended" }, false},
 		{"name", func(c *comparable) { c.Name = "Grace" }, false},
 		{"email", func(c *comparable) { c.Email = "b@example.com" }, false},
-		{"address", func(c *comparable) { c.Address = json.RawMessage(`{"line1":"2 Main St","city":"Paris","postal_code":"75001","country":"FR"}`) }, false},
+		{"address", func(c *comparable) {
+			c.Address = json.RawMessage(`{"line1":"2 Main St","city":"Paris","postal_code":"75001","country":"FR"}`)
+		}, false},
 		{"address missing", func(c *comparable) { c.Address = nil }, false},
 	}
 	for _, test := range tests {

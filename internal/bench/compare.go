@@ -118,7 +118,9 @@ func newComparison(ctx context.Context, cfg Config, cl *cluster, topics kafka.To
 }
 
 // appID names round's Kafka Streams application.
-func (c *comparison) appID(round int) string { return c.base.Group + "-kstreams-" + strconv.Itoa(round) }
+func (c *comparison) appID(round int) string {
+	return c.base.Group + "-kstreams-" + strconv.Itoa(round)
+}
 
 // foldKStreams folds the events topic with a fresh application of round
 // and stops it cleanly.

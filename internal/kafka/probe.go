@@ -60,8 +60,15 @@ func (o *Offsets) PartitionCount(ctx context.Context, topic string) (int32, erro
 // have no leader for a few seconds, so leadership errors are retried
 // until ctx ends.
 func (o *Offsets) Offset(ctx context.Context, topic string, partition int32, which int64) (int64, error) {
+	return GetOffset(ctx, o.client, topic, partition, which)
+}
+
+// GetOffset is client.GetOffset that retries leadership errors until ctx
+// ends: a topic created a moment ago may have no leader yet, and a
+// client's first metadata of it may name none.
+func GetOffset(ctx context.Context, client sarama.Client, topic string, partition int32, which int64) (int64, error) {
 	for {
-		off, err := await(ctx, func() (int64, error) { return o.client.GetOffset(topic, partition, which) })
+		off, err := await(ctx, func() (int64, error) { return client.GetOffset(topic, partition, which) })
 		leaderless := errors.Is(err, sarama.ErrNotLeaderForPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
 			errors.Is(err, sarama.ErrUnknownTopicOrPartition)
 		if err == nil {
@@ -74,7 +81,7 @@ func (o *Offsets) Offset(ctx context.Context, topic string, partition int32, whi
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("failed to read the offsets of %s/%d: %w (%w)", topic, partition, ctx.Err(), err)
-		case <-time.After(o.client.Config().Metadata.Retry.Backoff):
+		case <-time.After(client.Config().Metadata.Retry.Backoff):
 		}
 	}
 }

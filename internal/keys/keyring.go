@@ -114,10 +114,14 @@ func (k *Keyring) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to list partitions of %s: %w", k.cfg.Topic, err)
 	}
+	startCtx, stop := context.WithTimeout(ctx, k.cfg.StartTimeout)
+	defer stop()
 	runCtx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	for _, p := range partitions {
-		oldest, err := k.client.GetOffset(k.cfg.Topic, p, sarama.OffsetOldest)
+		// The keys topic may have been created a moment ago (kafka.Setup),
+		// before its partitions have leaders.
+		oldest, err := kafka.GetOffset(startCtx, k.client, k.cfg.Topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return fmt.Errorf("failed to read offsets of %s/%d: %w", k.cfg.Topic, p, err)
 		}
@@ -131,8 +135,6 @@ func (k *Keyring) Start(ctx context.Context) error {
 		k.wg.Add(1)
 		go k.follow(runCtx, pc)
 	}
-	startCtx, stop := context.WithTimeout(ctx, k.cfg.StartTimeout)
-	defer stop()
 	if err := k.CatchUp(startCtx); err != nil {
 		return fmt.Errorf("failed to read the keys topic %s: %w", k.cfg.Topic, err)
 	}
@@ -261,7 +263,7 @@ func (k *Keyring) CatchUp(ctx context.Context) error {
 	}
 	k.mu.Unlock()
 	for _, p := range partitions {
-		end, err := k.client.GetOffset(k.cfg.Topic, p, sarama.OffsetNewest)
+		end, err := kafka.GetOffset(ctx, k.client, k.cfg.Topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return fmt.Errorf("failed to read the end of %s/%d: %w", k.cfg.Topic, p, err)
 		}

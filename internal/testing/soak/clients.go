@@ -260,14 +260,24 @@ func (c *clients) watchOnce(ctx context.Context, path string) {
 		if !ok {
 			continue
 		}
+		// A customer's stream also carries its rejections, with the id
+		// <customer>@<version>/<rejected event id> at the current version.
+		tag, rejectedID, rejection := bytes.Cut(tag, []byte("/"))
 		at := bytes.LastIndexByte(tag, '@')
 		v, err := strconv.ParseInt(string(tag[at+1:]), 10, 64)
-		if at < 0 || err != nil {
-			c.tally.failed("GET %s: event id %q is not <customer>@<version>", path, tag)
+		if at < 0 || err != nil || (rejection && len(rejectedID) == 0) {
+			c.tally.failed("GET %s: event id %q is not <customer>@<version>[/<event id>]", path, tag)
 			return
 		}
 		c.tally.watchEvents.Add(1)
 		id := string(tag[:at])
+		if rejection {
+			if v < last[id] {
+				c.tally.watchDisorder.Add(1)
+				c.tally.failed("GET %s: %s rejection at version %d after version %d", path, id, v, last[id])
+			}
+			continue
+		}
 		if v <= last[id] {
 			c.tally.watchDisorder.Add(1)
 			c.tally.failed("GET %s: %s version %d after %d", path, id, v, last[id])
