@@ -138,17 +138,12 @@ func (s *Server) registeredCustomer(w http.ResponseWriter, r *http.Request) (*pr
 		writeError(w, http.StatusNotImplemented, "no_history", "this server does not read history")
 		return nil, false
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return nil, false
 	}
 	c, err := s.lookups.Lookup(id)
 	if err != nil {
-		s.lookupFailed(w, err)
-		return nil, false
-	}
-	if c == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		s.lookupFailed(w, id, err)
 		return nil, false
 	}
 	return c, true
