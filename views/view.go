@@ -420,6 +420,10 @@ func (v *View) waitFor(ctx context.Context, id string, done func(*processor.Cust
 			for _, change := range changes {
 				next, err := processor.DecodeCustomer(change.Value)
 				if err != nil {
+					// The processor wrote it, so it decodes; if it does
+					// not, the wait goes on and the entry's next change
+					// or the ctx ends it.
+					v.log.Warn("failed to decode a change of a waited-for customer", "customer", id, "error", err)
 					continue
 				}
 				c = next
