@@ -102,12 +102,10 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := parseInt(q.Get("limit"), 100, "limit")
-	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be a positive integer; values above 1000 are served as 1000")
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
 		return
 	}
-	limit = min(limit, views.MaxListLimit)
 	match, err := parseSearch(q.Get("q"), q.Get("status"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
@@ -116,7 +114,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	if !s.recovered(w) {
 		return
 	}
-	customers, next, err := s.lookups.List(after, int(limit), match)
+	customers, next, err := s.lookups.List(after, limit, match)
 	if err != nil {
 		s.lookupFailed(w, "", err)
 		return
@@ -185,6 +183,18 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 		return 0, fmt.Errorf("%s %q is not a non-negative integer", name, raw)
 	}
 	return v, nil
+}
+
+// pageLimit reads ?limit= of a page, 100 by default, served as at most
+// views.MaxListLimit; it answers 400 when it is not a positive integer.
+func pageLimit(w http.ResponseWriter, raw string) (int, bool) {
+	limit, err := parseInt(raw, 100, "limit")
+	if err != nil || limit < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_parameter",
+			fmt.Sprintf("limit must be a positive integer; values above %d are served as %d", views.MaxListLimit, views.MaxListLimit))
+		return 0, false
+	}
+	return int(min(limit, views.MaxListLimit)), true
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
