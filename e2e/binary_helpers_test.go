@@ -258,14 +258,7 @@ type binTally struct {
 func binTallyDecisions(t *testing.T, lines []testkit.Line) binTally {
 	t.Helper()
 	tally := binTally{rejected: map[string]int{}}
-	states := map[string]processor.Customer{}
-	for i, l := range lines {
-		ev, err := processor.Decode(l.Key, l.Value)
-		if err != nil {
-			t.Fatalf("line %d: %v", i+1, err)
-		}
-		ev.Offset = int64(i)
-		next, d := processor.Apply(states[l.Key], ev)
+	testkit.FoldDecisions(t, lines, func(d processor.Decision) {
 		switch d.Outcome {
 		case processor.Accepted:
 			tally.accepted++
@@ -273,10 +266,8 @@ func binTallyDecisions(t *testing.T, lines []testkit.Line) binTally {
 			tally.rejected[d.Reason]++
 		case processor.Duplicate:
 			tally.duplicates++
-			continue
 		}
-		states[l.Key] = next
-	}
+	})
 	return tally
 }
 

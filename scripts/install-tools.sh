@@ -115,11 +115,17 @@ apt_ensure() {
 }
 
 # ---------------------------------------------------------------- groups
-install_kcat() {
-    if ! command -v kcat >/dev/null 2>&1; then
-        apt_ensure kcat
+# command_ensure CMD PACKAGE: installs PACKAGE unless CMD is on PATH, and
+# dies unless it is then.
+command_ensure() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        apt_ensure "$2"
     fi
-    command -v kcat >/dev/null 2>&1 || die "kcat not on PATH after install"
+    command -v "$1" >/dev/null 2>&1 || die "$1 not on PATH after install"
+}
+
+install_kcat() {
+    command_ensure kcat kcat
 }
 
 install_prometheus() {
@@ -182,10 +188,7 @@ install_python() {
 
 # Debian's Chromium: test tools' own browser downloads cannot be fetched here.
 install_ui() {
-    if ! command -v chromium >/dev/null 2>&1; then
-        apt_ensure chromium
-    fi
-    command -v chromium >/dev/null 2>&1 || die "chromium not on PATH after install"
+    command_ensure chromium chromium
 }
 
 install_java() {

@@ -24,6 +24,11 @@ import (
 // ErrNotReady is returned by reads before the view has started.
 var ErrNotReady = errors.New("view is not ready")
 
+// ErrNotFound is returned by Lookup and LookupJSON for an id that is not
+// a registered customer, so that a caller cannot mistake a missing
+// customer for an empty state.
+var ErrNotFound = errors.New("customer not found")
+
 // MaxListLimit caps one page of List.
 const MaxListLimit = 1000
 
@@ -195,8 +200,9 @@ func (v *View) Recovered() bool {
 	return gv != nil && gv.Recovered()
 }
 
-// Lookup returns a registered customer's state, or nil when the id is
-// unknown. Entries that only hold decisions (version 0) are unknown too.
+// Lookup returns a registered customer's state, or ErrNotFound when the
+// id is unknown. Entries that only hold decisions (version 0) are unknown
+// too.
 func (v *View) Lookup(id string) (*processor.Customer, error) {
 	c, err := v.get(id)
 	switch {
@@ -205,26 +211,27 @@ func (v *View) Lookup(id string) (*processor.Customer, error) {
 		return nil, err
 	case !c.Registered():
 		v.metrics.lookups.WithLabelValues("not_found").Inc()
-		return nil, nil
+		return nil, fmt.Errorf("failed to look up %s: %w", id, ErrNotFound)
 	}
 	v.metrics.lookups.WithLabelValues("found").Inc()
 	return c, nil
 }
 
 // LookupJSON returns a registered customer's state as lookups show it
-// (processor.PublicJSON) and its version, or a nil body when the id is
+// (processor.PublicJSON) and its version, or ErrNotFound when the id is
 // unknown. It answers from the stored bytes, without decoding the state.
 func (v *View) LookupJSON(id string) ([]byte, int64, error) {
 	body, version, err := v.publicJSON(id)
 	switch {
 	case err != nil:
 		v.metrics.lookups.WithLabelValues("error").Inc()
+		return nil, 0, err
 	case body == nil:
 		v.metrics.lookups.WithLabelValues("not_found").Inc()
-	default:
-		v.metrics.lookups.WithLabelValues("found").Inc()
+		return nil, 0, fmt.Errorf("failed to look up %s: %w", id, ErrNotFound)
 	}
-	return body, version, err
+	v.metrics.lookups.WithLabelValues("found").Inc()
+	return body, version, nil
 }
 
 func (v *View) publicJSON(id string) ([]byte, int64, error) {
@@ -413,6 +420,10 @@ func (v *View) waitFor(ctx context.Context, id string, done func(*processor.Cust
 			for _, change := range changes {
 				next, err := processor.DecodeCustomer(change.Value)
 				if err != nil {
+					// The processor wrote it, so it decodes; if it does
+					// not, the wait goes on and the entry's next change
+					// or the ctx ends it.
+					v.log.Warn("failed to decode a change of a waited-for customer", "customer", id, "error", err)
 					continue
 				}
 				c = next

@@ -45,8 +45,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return
 	}
 	if minVersion == 0 {
@@ -71,11 +70,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.lookupFailed(w, err)
-		return
-	}
-	if c == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		s.lookupFailed(w, id, err)
 		return
 	}
 	w.Header().Set("ETag", etag(c.Version))
@@ -87,11 +82,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) lookupCustomer(w http.ResponseWriter, id string) {
 	body, version, err := s.lookups.LookupJSON(id)
 	if err != nil {
-		s.lookupFailed(w, err)
-		return
-	}
-	if body == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		s.lookupFailed(w, id, err)
 		return
 	}
 	w.Header().Set("ETag", etag(version))
@@ -111,24 +102,21 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := parseInt(q.Get("limit"), 100, "limit")
-	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be a positive integer; values above 1000 are served as 1000")
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
 		return
 	}
-	limit = min(limit, views.MaxListLimit)
 	match, err := parseSearch(q.Get("q"), q.Get("status"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return
 	}
-	customers, next, err := s.lookups.List(after, int(limit), match)
+	customers, next, err := s.lookups.List(after, limit, match)
 	if err != nil {
-		s.lookupFailed(w, err)
+		s.lookupFailed(w, "", err)
 		return
 	}
 	for i, c := range customers {
@@ -138,11 +126,26 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// lookupFailed answers a failed read: the view is the only thing that can
-// fail here, and a view that cannot answer is unavailable, not broken.
-func (s *Server) lookupFailed(w http.ResponseWriter, err error) {
-	s.log.Warn("view lookup failed", "error", err)
+// lookupFailed answers a failed read of id: 404 for a customer the view
+// does not hold; otherwise the view is the only thing that can fail here,
+// and a view that cannot answer is unavailable, not broken.
+func (s *Server) lookupFailed(w http.ResponseWriter, id string, err error) {
+	if errors.Is(err, views.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		return
+	}
+	s.log.Warn("view lookup failed", "customer", id, "error", err)
 	writeError(w, http.StatusServiceUnavailable, "view_unavailable", "the view cannot answer right now; retry")
+}
+
+// recovered answers 503 not_ready, and returns false, while the view is
+// still recovering the table: a read then could answer with old state.
+func (s *Server) recovered(w http.ResponseWriter) bool {
+	if s.lookups.Recovered() {
+		return true
+	}
+	writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	return false
 }
 
 func (s *Server) parseWait(raw string, def time.Duration) (time.Duration, error) {
@@ -180,6 +183,18 @@ func parseInt(raw string, def int64, name string) (int64, error) {
 		return 0, fmt.Errorf("%s %q is not a non-negative integer", name, raw)
 	}
 	return v, nil
+}
+
+// pageLimit reads ?limit= of a page, 100 by default, served as at most
+// views.MaxListLimit; it answers 400 when it is not a positive integer.
+func pageLimit(w http.ResponseWriter, raw string) (int, bool) {
+	limit, err := parseInt(raw, 100, "limit")
+	if err != nil || limit < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_parameter",
+			fmt.Sprintf("limit must be a positive integer; values above %d are served as %d", views.MaxListLimit, views.MaxListLimit))
+		return 0, false
+	}
+	return int(min(limit, views.MaxListLimit)), true
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -42,6 +42,17 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{Error: code, Message: message})
 }
 
+// WriteError answers with the API's error body, {"error": code,
+// "message": message}, for the handlers mounted beside the API
+// (Deps.Pages), so that every answer of the server has one shape.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	writeError(w, status, code, message)
+}
+
+// WriteJSON answers with body as JSON, with the API's headers, for the
+// handlers mounted beside the API (Deps.Pages).
+func WriteJSON(w http.ResponseWriter, status int, body any) { writeJSON(w, status, body) }
+
 // checkID answers 400 invalid_id, in words for the user, when id is not a
 // customer id. processor.ValidateKey's errors are written for the
 // dead-letter topic, with the byte that broke the rule.

@@ -42,12 +42,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
-	limit, err := parseInt(q.Get("limit"), 100, "limit")
-	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "limit must be a positive integer; values above 1000 are served as 1000")
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
 		return
 	}
-	limit = min(limit, views.MaxListLimit)
 	c, ok := s.registeredCustomer(w, r)
 	if !ok {
 		return
@@ -57,7 +55,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	events, err := s.history.Events(ctx, c, after, int(limit))
+	events, err := s.history.Events(ctx, c, after, limit)
 	if err != nil {
 		s.historyFailed(w, err)
 		return
@@ -138,17 +136,12 @@ func (s *Server) registeredCustomer(w http.ResponseWriter, r *http.Request) (*pr
 		writeError(w, http.StatusNotImplemented, "no_history", "this server does not read history")
 		return nil, false
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return nil, false
 	}
 	c, err := s.lookups.Lookup(id)
 	if err != nil {
-		s.lookupFailed(w, err)
-		return nil, false
-	}
-	if c == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
+		s.lookupFailed(w, id, err)
 		return nil, false
 	}
 	return c, true

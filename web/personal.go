@@ -53,7 +53,7 @@ func (s *Server) openPublicJSON(body []byte) []byte {
 func (s *Server) writePersonalJSON(w http.ResponseWriter, body []byte) {
 	c, err := processor.DecodeCustomer(body)
 	if err != nil {
-		s.lookupFailed(w, err)
+		s.lookupFailed(w, "", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.public(c))

@@ -17,11 +17,15 @@ import (
 
 // Lookups is what the server reads customers from: a views.View.
 type Lookups interface {
+	// Lookup returns a registered customer, or an error that is
+	// views.ErrNotFound when the id is unknown.
 	Lookup(id string) (*processor.Customer, error)
 	// LookupJSON returns the body of a lookup, the state without its
-	// history as processor.PublicJSON gives it, and the version; a nil
-	// body when the id is unknown.
+	// history as processor.PublicJSON gives it, and the version; an error
+	// that is views.ErrNotFound when the id is unknown.
 	LookupJSON(id string) ([]byte, int64, error)
+	// Entry returns the table entry of id, also one that holds only
+	// decisions, or nil when there is none.
 	Entry(id string) (*processor.Customer, error)
 	// List returns a page of registered customers in id order, those
 	// that match when match is not nil (views.View.List).

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -42,8 +43,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return
 	}
 	release, ok := s.admit(w, r, s.watchers)
@@ -65,8 +65,13 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 	var st stream
 	if id != "" {
 		body, version, err := s.lookups.LookupJSON(id)
-		if err == nil && body != nil {
+		switch {
+		case err == nil:
 			st.add(views.AppendStateEvent(nil, id, version, s.openPublicJSON(body)), version)
+		case !errors.Is(err, views.ErrNotFound):
+			// The stream starts without the current state; the next
+			// change brings it.
+			s.log.Warn("failed to read the current state of a watched customer", "customer", id, "error", err)
 		}
 	}
 	if err := s.send(w, rc, &st); err != nil {

@@ -81,13 +81,17 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed", err.Error())
 		return
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return
 	}
 	// A retry of an event id that was already decided gets that decision
 	// back and produces nothing.
-	if entry, err := s.lookups.Entry(id); err == nil {
+	entry, err := s.lookups.Entry(id)
+	if err != nil {
+		// The write goes on: the fold decides a duplicate from its own
+		// table, so a failed check costs a produce, not a double apply.
+		s.log.Warn("failed to check for a duplicate event", "customer", id, "error", err)
+	} else if entry != nil {
 		if d, ok := entry.Decision(eventID); ok {
 			body := decided{Decision: d}
 			if entry.Registered() {

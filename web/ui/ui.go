@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -163,14 +162,10 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 }
 
-// writeError answers with the API's error body.
+// writeError and writeJSON answer as the API does, through web's writer:
+// the page's handlers are mounted on web's server and share its shape.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, map[string]string{"error": code, "message": message})
+	web.WriteError(w, status, code, message)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body) // the client went away; nothing left to tell it
-}
+func writeJSON(w http.ResponseWriter, status int, body any) { web.WriteJSON(w, status, body) }

@@ -82,6 +82,13 @@ func ParseLines(t testing.TB, r io.Reader) []Line {
 // preserves each key's order (all that the fold's redelivery check uses).
 func ReferenceFold(t testing.TB, lines []Line) map[string]processor.Customer {
 	t.Helper()
+	return FoldDecisions(t, lines, nil)
+}
+
+// FoldDecisions is ReferenceFold that also hands each decision, in order,
+// to decided when it is not nil.
+func FoldDecisions(t testing.TB, lines []Line, decided func(processor.Decision)) map[string]processor.Customer {
+	t.Helper()
 	states := map[string]processor.Customer{}
 	for i, l := range lines {
 		ev, err := processor.Decode(l.Key, l.Value)
@@ -90,6 +97,9 @@ func ReferenceFold(t testing.TB, lines []Line) map[string]processor.Customer {
 		}
 		ev.Offset = int64(i)
 		next, d := processor.Apply(states[l.Key], ev)
+		if decided != nil {
+			decided(d)
+		}
 		if d.Outcome != processor.Duplicate {
 			states[l.Key] = next
 		}
