@@ -3,9 +3,11 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,12 +64,7 @@ func startServe(t *testing.T, bin string, spec serveSpec) *server {
 // realKafkaServeArgs are the arguments of `eventfold serve` on names of a
 // real broker, after "serve" and but for --http-addr.
 func realKafkaServeArgs(brokers string, names kafkaNames, dataDir string) []string {
-	// serve refuses --brokers without a KEK file: one per data dir, kept
-	// across restarts of the same server.
-	kek := filepath.Join(filepath.Dir(dataDir), "kek")
-	if _, _, err := keys.LoadOrCreateKEKs(kek); err != nil {
-		panic(fmt.Sprintf("failed to create a KEK file for the test: %v", err))
-	}
+	kek := deploymentKEK(names.events)
 	return []string{"--brokers", brokers, "--events-topic", names.events, "--group", names.group,
 		"--data-dir", dataDir, "--partitions", fmt.Sprint(realKafkaPartitions), "--kek-file", kek}
 }
@@ -111,4 +108,44 @@ func (s *server) produceSample(t *testing.T, bin string, timeout time.Duration) 
 	}
 	s.client.AwaitFold(t, want, timeout)
 	return want
+}
+
+// kekFiles are the KEK files of the deployments the tests run, by events
+// topic, in one folder that TestMain removes.
+var kekFiles = struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}{paths: map[string]string{}}
+
+// deploymentKEK is the KEK file of the deployment on events: serve
+// refuses --brokers without one, and every instance of a deployment must
+// share it, since they all unwrap the data keys of one keys topic.
+func deploymentKEK(events string) string {
+	kekFiles.Lock()
+	defer kekFiles.Unlock()
+	if path, ok := kekFiles.paths[events]; ok {
+		return path
+	}
+	if kekFiles.dir == "" {
+		dir, err := os.MkdirTemp("", "eventfold-e2e-keks-")
+		if err != nil {
+			panic(fmt.Sprintf("failed to make a folder for KEK files: %v", err))
+		}
+		kekFiles.dir = dir
+	}
+	path := filepath.Join(kekFiles.dir, events+".kek")
+	if _, _, err := keys.LoadOrCreateKEKs(path); err != nil {
+		panic(fmt.Sprintf("failed to create a KEK file for the test: %v", err))
+	}
+	kekFiles.paths[events] = path
+	return path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kekFiles.dir != "" {
+		os.RemoveAll(kekFiles.dir)
+	}
+	os.Exit(code)
 }
