@@ -101,6 +101,31 @@ func TestCompare(t *testing.T) {
 	if v, _ := Compare(processor.Customer{ID: "x"}, nil, false); v != Equal {
 		t.Errorf("an unregistered id served as absent: %s, want equal", v)
 	}
+	// With erasure on the log's fold holds sealed values; a server opens
+	// them. A sealed field served opened is equal; served sealed, empty or
+	// with another field different, it is not. The table compares sealed
+	// values byte for byte (withHistory).
+	sealed := processor.Customer{ID: "c", Version: 3, Name: processor.SealedPrefix + "k:abc", Email: "e@x.org", NextOffset: 9}
+	opened := []struct {
+		name        string
+		got         processor.Customer
+		withHistory bool
+		want        Verdict
+	}{
+		{"served opened", processor.Customer{ID: "c", Version: 3, Name: "Ada", Email: "e@x.org", NextOffset: 9, PersonalData: "encrypted"}, false, Equal},
+		{"served sealed", processor.Customer{ID: "c", Version: 3, Name: processor.SealedPrefix + "k:abc", Email: "e@x.org", NextOffset: 9}, false, Differs},
+		{"served empty", processor.Customer{ID: "c", Version: 3, Email: "e@x.org", NextOffset: 9}, false, Differs},
+		{"other plaintext field", processor.Customer{ID: "c", Version: 3, Name: "Ada", Email: "f@x.org", NextOffset: 9}, false, Differs},
+		{"table compares sealed bytes", processor.Customer{ID: "c", Version: 3, Name: "Ada", Email: "e@x.org", NextOffset: 9}, true, Differs},
+	}
+	for _, test := range opened {
+		t.Run(test.name, func(t *testing.T) {
+			got := test.got
+			if v, detail := Compare(sealed, &got, test.withHistory); v != test.want {
+				t.Errorf("verdict %s, want %s (%s)", v, test.want, detail)
+			}
+		})
+	}
 }
 
 func TestSummarize(t *testing.T) {
