@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -383,11 +382,9 @@ func (k *Keyring) keyFor(ctx context.Context, customer string) (dataKey, error) 
 	case len(have) > 0:
 		return have[0], nil
 	}
-	id := make([]byte, processor.KeyIDLength/2)
 	raw := make([]byte, 32)
-	_, _ = rand.Read(id) // never fails since Go 1.24
-	_, _ = rand.Read(raw)
-	dk := dataKey{id: hex.EncodeToString(id), raw: raw}
+	_, _ = rand.Read(raw) // never fails since Go 1.24
+	dk := dataKey{id: NewKeyID(), raw: raw}
 	kek := k.cfg.KEKs.Primary()
 	value, err := json.Marshal(wrapped{KEK: kek.ID,
 		Key: base64.StdEncoding.EncodeToString(seal(kek.aead, raw, wrapAAD(customer, dk.id)))})
