@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -81,6 +82,9 @@ func TestRedactErasesThirdPartyPlaintext(t *testing.T) {
 	}
 	if rep.ErasedCustomers != 1 || rep.Redacted != 3 || rep.Blanked != 1 {
 		t.Errorf("report %+v, want 1 erased customer, 3 events redacted, 1 record blanked", rep)
+	}
+	if _, err := redact.Run(context.Background(), redact.Config{Kafka: kc, From: topics, To: to}); !errors.Is(err, redact.ErrRefused) {
+		t.Errorf("redact into a topic that holds records: %v, want ErrRefused: the offsets could not match", err)
 	}
 	old, redacted := readTopic(t, broker, topics.Events), readTopic(t, broker, to)
 	if found := findSecrets("topic "+to, rawBytes(redacted)); len(found) > 0 {
