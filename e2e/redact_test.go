@@ -10,11 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/internal/redact"
-	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -39,9 +37,16 @@ func (p *pipeline) awaitVersion(t testing.TB, id string, version int64) *process
 // for byte; a new group rebuilt from the new topic reaches the live
 // table's versions and decisions, and still opens a sealed customer.
 func TestRedactErasesThirdPartyPlaintext(t *testing.T) {
-	t.Parallel()
-	broker := testkit.StartKfake(t, embedded.Config{Partitions: 3})
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 3, Replication: 1}
+	for _, b := range erasureBrokers {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			broker, topics := b.start(t)
+			testRedact(t, broker, topics)
+		})
+	}
+}
+
+func testRedact(t *testing.T, broker string, topics kafka.Topics) {
 	keks, _ := testKEKs(t, "test-1")
 	p := startPipelineKEKs(t, broker, topics, t.TempDir(), keks)
 
@@ -75,7 +80,7 @@ func TestRedactErasesThirdPartyPlaintext(t *testing.T) {
 
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
-	const to = "customer-events-redacted"
+	to := topics.Events + "-redacted"
 	rep, err := redact.Run(context.Background(), redact.Config{Kafka: kc, From: topics, To: to})
 	if err != nil {
 		t.Fatalf("redact: %v", err)
@@ -110,7 +115,7 @@ func TestRedactErasesThirdPartyPlaintext(t *testing.T) {
 		t.Error("redact removed plaintext of a customer that was not erased")
 	}
 
-	newTopics := kafka.Topics{Events: to, Group: "customers-redacted", Partitions: 3, Replication: 1}
+	newTopics := kafka.Topics{Events: to, Group: topics.Group + "-redacted", Partitions: 3, Replication: 1}
 	rebuilt := startPipelineKEKs(t, broker, newTopics, t.TempDir(), keks)
 	for id, want := range live {
 		got := rebuilt.awaitVersion(t, id, want.Version)

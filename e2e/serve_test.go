@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,11 +65,20 @@ func startServe(t *testing.T, bin string, spec serveSpec) *server {
 // realKafkaServeArgs are the arguments of `eventfold serve` on names of a
 // real broker, after "serve" and but for --http-addr.
 func realKafkaServeArgs(brokers string, names kafkaNames, dataDir string) []string {
-	// serve refuses --brokers without a KEK file: one per data dir, kept
-	// across restarts of the same server.
+	// serve refuses --brokers without a KEK file. Every instance of a
+	// deployment needs the same KEK, as in production: an instance whose
+	// KEK differs cannot unwrap the keys the others created (it
+	// dead-letters their sealed events as key_missing, and refuses to
+	// restart). So the KEK is derived from the events topic's name, and
+	// each instance keeps its copy beside its data dir.
 	kek := filepath.Join(filepath.Dir(dataDir), "kek")
-	if _, _, err := keys.LoadOrCreateKEKs(kek); err != nil {
-		panic(fmt.Sprintf("failed to create a KEK file for the test: %v", err))
+	sum := sha256.Sum256([]byte("eventfold test KEK\x00" + names.events))
+	line := "test " + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+	if _, err := keys.ParseKEKs([]byte(line)); err != nil {
+		panic(fmt.Sprintf("the test's KEK line does not parse: %v", err))
+	}
+	if err := os.WriteFile(kek, []byte(line), 0o600); err != nil {
+		panic(fmt.Sprintf("failed to write a KEK file for the test: %v", err))
 	}
 	return []string{"--brokers", brokers, "--events-topic", names.events, "--group", names.group,
 		"--data-dir", dataDir, "--partitions", fmt.Sprint(realKafkaPartitions), "--kek-file", kek}
