@@ -3,6 +3,7 @@ package redact
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/IBM/sarama"
 
@@ -94,8 +95,8 @@ func erasedCustomers(ctx context.Context, client sarama.Client, table string) (m
 // copyKeys writes the live records of the old keys topic to the new one,
 // and an erasure marker for every erased customer: a rebuild from the new
 // topic then opens the keys of the others and passes the erased ones'
-// sealed values unread. A key tombstoned in the old topic is not copied at
-// all. The old topic is held in memory, about 150 bytes a key.
+// sealed values unread. A key tombstoned in the old topic, or of an erased
+// customer, is not copied at all. The old topic is held in memory, about 150 bytes a key.
 func copyKeys(ctx context.Context, kc kafka.Config, client sarama.Client, from, to string, erased map[string]string) (int, error) {
 	partitions, err := client.Partitions(from)
 	if err != nil {
@@ -113,6 +114,15 @@ func copyKeys(ctx context.Context, kc kafka.Config, client sarama.Client, from, 
 		})
 		if err != nil {
 			return 0, err
+		}
+	}
+	for key := range live {
+		// An erased customer's key that escaped its tombstone (a writer
+		// that raced the erasure) must not reach the new topic.
+		if customer, _, ok := strings.Cut(key, "/"); ok {
+			if _, gone := erased[customer]; gone {
+				delete(live, key)
+			}
 		}
 	}
 	for customer := range erased {
