@@ -55,6 +55,7 @@ func Compare(want processor.Customer, got *processor.Customer, withHistory bool)
 	w, g := want, *got
 	if !withHistory {
 		w.History, g.History = processor.History{}, processor.History{}
+		servedAsFolded(&w, &g)
 	}
 	wj, _ := json.Marshal(w) // a Customer always encodes
 	gj, _ := json.Marshal(g)
@@ -110,4 +111,25 @@ func (t *Tally) Bad() int {
 func (t *Tally) String() string {
 	return fmt.Sprintf("equal %d, missing %d, behind %d, ahead %d, differs %d",
 		t.Counts[Equal], t.Counts[Missing], t.Counts[Behind], t.Counts[Ahead], t.Counts[Differs])
+}
+
+// servedAsFolded undoes, on a copy of a state served over HTTP, what the
+// readers add with erasure on: the personal_data line, and each sealed
+// value of the fold opened. An opened value counts as the sealed one it
+// stands for; a value still sealed, or missing, is left to differ.
+func servedAsFolded(want, got *processor.Customer) {
+	got.PersonalData = ""
+	if got.Address == nil && want.Address != nil || got.Address != nil && want.Address == nil {
+		return
+	}
+	if got.Address != nil {
+		a := *got.Address // got's address may be shared with the caller's
+		got.Address = &a
+	}
+	wf, gf := want.PersonalFields(), got.PersonalFields()
+	for i := range wf {
+		if processor.IsSealed(*wf[i].Value) && *gf[i].Value != "" && !processor.IsSealed(*gf[i].Value) {
+			*gf[i].Value = *wf[i].Value
+		}
+	}
 }

@@ -98,6 +98,27 @@ func TestCompare(t *testing.T) {
 			}
 		})
 	}
+	// With erasure on, HTTP serves a sealed value of the fold opened, and
+	// says so in personal_data.
+	sealed := processor.FormatSealed("0123456789abcdef", []byte("sealed bytes"))
+	wantSealed := processor.Customer{ID: "c", Version: 3, Name: sealed, Email: "e@example.org", NextOffset: 9}
+	for _, test := range []struct {
+		name    string
+		got     processor.Customer
+		history bool
+		want    Verdict
+	}{
+		{"sealed value served opened", processor.Customer{ID: "c", Version: 3, Name: "Opened", Email: "e@example.org", NextOffset: 9, PersonalData: "plaintext"}, false, Equal},
+		{"sealed value served missing", processor.Customer{ID: "c", Version: 3, Email: "e@example.org", NextOffset: 9, PersonalData: "unreadable"}, false, Differs},
+		{"plaintext served otherwise", processor.Customer{ID: "c", Version: 3, Name: "Opened", Email: "x@example.org", NextOffset: 9}, false, Differs},
+		{"the table keeps the sealed value", processor.Customer{ID: "c", Version: 3, Name: "Opened", Email: "e@example.org", NextOffset: 9}, true, Differs},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			if v, detail := Compare(wantSealed, &test.got, test.history); v != test.want {
+				t.Errorf("verdict %s, want %s (%s)", v, test.want, detail)
+			}
+		})
+	}
 	if v, _ := Compare(processor.Customer{ID: "x"}, nil, false); v != Equal {
 		t.Errorf("an unregistered id served as absent: %s, want equal", v)
 	}
