@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if err := copyPartition(ctx, client, producer, cfg.From.Events, cfg.To, p, erased, &rep); err != nil {
 			return rep, err
 		}
-		cfg.Logger.Info("partition rewritten", "topic", cfg.To, "partition", p, "records", rep.Records)
+		cfg.Logger.Info("partition rewritten", "topic", cfg.To, "partition", p, "records_copied_so_far", rep.Records)
 	}
 	return rep, nil
 }
