@@ -5,6 +5,7 @@
 //	eventfold serve     run the processor, the view and the HTTP server
 //	eventfold produce   produce JSON-lines events to the events topic
 //	eventfold rebuild   fold the whole events topic into a new group table
+//	eventfold redact    rewrite the events topic without erased customers' readable personal data
 //	eventfold bench     measure the service against baselines, like Kafka's perf tools
 package main
 
@@ -33,6 +34,7 @@ Usage:
   eventfold serve [flags]     fold the events topic and serve lookups over HTTP
   eventfold produce [flags]   produce JSON-lines events (stdin or --file)
   eventfold rebuild [flags]   fold the whole events topic into a new --group's table, then stop
+  eventfold redact [flags]    copy the events topic into a new one without erased customers' readable personal data
   eventfold healthcheck       exit 0 when a server's /healthz answers 200
   eventfold bench [flags]     measure fold, recover, lookup and write against baselines
   eventfold version           print the version
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = produce(ctx, args[1:], stdin, stdout, stderr)
 	case "rebuild":
 		err = runRebuild(ctx, args[1:], stdout, stderr)
+	case "redact":
+		err = runRedact(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -33,6 +33,9 @@ func TestRunCommandLine(t *testing.T) {
 		{"produce to no broker", []string{"produce", "--brokers", "127.0.0.1:1", "--file", "main.go"}, nil, 1, "failed to create producer"},
 		{"produce unknown content mode", []string{"produce", "--content-mode", "avro"}, nil, 2, "neither \"structured\" nor \"binary\""},
 		{"produce missing file", []string{"produce", "--file", "does-not-exist.jsonl"}, nil, 1, "failed to open events file"},
+		{"redact help", []string{"redact", "--help"}, nil, 0, "-to"},
+		{"redact without --to", []string{"redact", "--brokers", "127.0.0.1:1"}, nil, 2, "the new events topic \"\" must be named"},
+		{"redact onto itself", []string{"redact", "--brokers", "127.0.0.1:1", "--to", "customer-events"}, nil, 2, "differ from \"customer-events\""},
 		{"healthcheck nothing listening", []string{"healthcheck", "--url", "http://127.0.0.1:1/healthz"}, nil, 1, "failed to probe"},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,10 @@ const repoRoot = ".."
 // the rules may use only these; TestMetricNames checks that the code
 // registers exactly these.
 var metricTypes = map[string]string{
+	"eventfold_view_accepted_events":           "gauge",
+	"eventfold_processor_committed_offset":     "gauge",
+	"eventfold_plaintext_events_total":         "counter",
+	"eventfold_data_keys_erased_total":         "counter",
 	"eventfold_events_folded_total":            "counter",
 	"eventfold_events_rejected_total":          "counter",
 	"eventfold_events_duplicate_total":         "counter",
@@ -60,10 +64,6 @@ var metricTypes = map[string]string{
 	"eventfold_http_connections":               "gauge",
 	"eventfold_http_connections_refused_total": "counter",
 	"eventfold_history_reads":                  "gauge",
-	"eventfold_plaintext_events_total":         "counter",
-	"eventfold_data_keys_erased_total":         "counter",
-	"eventfold_processor_committed_offset":     "gauge",
-	"eventfold_view_accepted_events":           "gauge",
 	"eventfold_view_subscribers":               "gauge",
 	"eventfold_build_info":                     "gauge",
 }

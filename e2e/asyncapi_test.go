@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
@@ -78,6 +80,12 @@ func TestAsyncAPIMatchesDecoder(t *testing.T) {
 		{"components/messages/RenamedBinary/headers/properties/ce_id/maxLength", processor.MaxIDBytes},
 		{"components/messages/ErasedStructured/payload/properties/source/maxLength", processor.MaxSourceBytes},
 		{"components/messages/ErasedBinary/headers/properties/ce_source/maxLength", processor.MaxSourceBytes},
+		{"info/x-eventfold-limits/max-sealed-bytes", processor.MaxSealedBytes},
+		{"components/schemas/SealedValue/maxLength", processor.MaxSealedBytes},
+		{"info/x-eventfold-limits/max-data-keys", processor.MaxDataKeys},
+		{"components/schemas/Customer/properties/data_keys/maxItems", processor.MaxDataKeys},
+		{"components/schemas/PersonalDataInvalidAttribute/maxLength", processor.MaxDecisionMessageBytes},
+		{"components/messages/RenamedBinary/headers/properties/ce_personaldatainvalid/maxLength", processor.MaxDecisionMessageBytes},
 	}
 	for _, b := range bounds {
 		t.Run(b.path, func(t *testing.T) {
@@ -164,4 +172,135 @@ func TestAsyncAPIAndSchemasServed(t *testing.T) {
 	if code, b := get("/schemas/Nope.json"); code != 404 || !strings.Contains(string(b), `"not_found"`) {
 		t.Errorf("GET /schemas/Nope.json: %d %s, want a JSON 404", code, b)
 	}
+}
+
+// matches reports whether the document's pattern at path matches s.
+func matches(t *testing.T, doc any, path, s string) bool {
+	t.Helper()
+	pattern, ok := at(doc, path).(string)
+	if !ok {
+		t.Fatalf("%s is not a pattern", path)
+	}
+	return regexp.MustCompile(pattern).MatchString(s)
+}
+
+// TestAsyncAPIMatchesPersonalData fails when the document's description of
+// sealed personal data, the keys topic and the dead-letter reasons drifts
+// from the processor's: each row is a value the code produces or accepts
+// (or refuses) and what the document must say of it.
+func TestAsyncAPIMatchesPersonalData(t *testing.T) {
+	doc := asyncAPIDoc(t)
+	keyID := "0123456789abcdef"
+	sealed := processor.FormatSealed(keyID, bytes.Repeat([]byte{0xfb}, 40))
+	patterns := []struct {
+		name, path, value string
+	}{
+		{"a sealed value", "components/schemas/SealedValue/pattern", sealed},
+		{"a sealed value with a short key id", "components/schemas/SealedValue/pattern", processor.FormatSealed(keyID[1:], []byte("x"))},
+		{"a sealed value with upper-case hex", "components/schemas/SealedValue/pattern", processor.FormatSealed(strings.ToUpper(keyID), []byte("x"))},
+		{"a sealed value in standard base64", "components/schemas/SealedValue/pattern", processor.SealedPrefix + keyID + ":a+b/"},
+		{"plaintext", "components/schemas/SealedValue/pattern", "Secret Person"},
+		{"a data key's record key", "components/messages/DataKey/bindings/kafka/key/pattern", processor.KeyRecordKey("c-1", keyID)},
+		{"a record key without key id", "components/messages/DataKey/bindings/kafka/key/pattern", "c-1"},
+		{"the erasure marker's key", "components/messages/ErasureMarker/bindings/kafka/key/pattern", "c-1"},
+	}
+	for _, p := range patterns {
+		t.Run(p.name, func(t *testing.T) {
+			want := true
+			switch p.path {
+			case "components/schemas/SealedValue/pattern":
+				_, _, err := processor.ParseSealed(p.value)
+				want = err == nil && !strings.ContainsAny(p.value, "+/=")
+			case "components/messages/DataKey/bindings/kafka/key/pattern":
+				want = strings.Contains(p.value, "/")
+			}
+			if got := matches(t, doc, p.path, p.value); got != want {
+				t.Errorf("%s %q: the document's pattern says %v, the processor %v", p.path, p.value, got, want)
+			}
+		})
+	}
+	consts := []struct {
+		path string
+		want any
+	}{
+		{"components/schemas/PersonalDataAttribute/const", processor.PersonalDataAES},
+		{"components/messages/RegisteredStructured/payload/properties/" + processor.PersonalDataAttribute + "/const", processor.PersonalDataAES},
+		{"components/messages/RegisteredBinary/headers/properties/ce_" + processor.PersonalDataAttribute + "/const", processor.PersonalDataAES},
+		{"components/messages/SuspendedBinary/headers/properties/ce_" + processor.PersonalDataInvalidAttribute + "/minLength", 1},
+		{"components/messages/ErasureMarker/payload/properties/erased/const", true},
+		{"channels/keys/address", kafka.Topics{Events: at(doc, "channels/events/address").(string)}.Keys()},
+		{"channels/keys/bindings/kafka/topicConfiguration/cleanup.policy", []any{"compact"}},
+	}
+	for _, c := range consts {
+		t.Run(c.path, func(t *testing.T) {
+			if got := at(doc, c.path); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s = %v, want %v", c.path, got, c.want)
+			}
+		})
+	}
+	t.Run("erasure marker", func(t *testing.T) {
+		var marker map[string]any
+		if err := json.Unmarshal(processor.ErasedMarker, &marker); err != nil {
+			t.Fatal(err)
+		}
+		props, _ := at(doc, "components/messages/ErasureMarker/payload/properties").(map[string]any)
+		if len(props) != len(marker) || at(props, "erased") == nil {
+			t.Errorf("ErasureMarker properties %v, the processor writes %s", props, processor.ErasedMarker)
+		}
+	})
+	t.Run("dead-letter reasons", func(t *testing.T) {
+		var got []string
+		for _, r := range at(doc, "components/messages/DeadLetter/headers/properties/eventfold.reason/enum").([]any) {
+			got = append(got, r.(string))
+		}
+		want := append([]string(nil), processor.DeadLetterReasons...)
+		sort.Strings(got)
+		sort.Strings(want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DeadLetter reasons %v, processor.DeadLetterReasons %v", got, want)
+		}
+	})
+	// The personal fields of each payload are those whose schema allows a
+	// sealed value: a field the processor seals must say so.
+	payloads := map[string]any{
+		"CustomerRegisteredData": &processor.RegisteredData{Address: &processor.Address{}}, "CustomerRenamedData": &processor.RenamedData{},
+		"CustomerEmailChangedData": &processor.EmailChangedData{}, "CustomerAddressChangedData": &processor.AddressChangedData{Address: &processor.Address{}},
+		"CustomerSuspendedData": &processor.SuspendedData{}, "CustomerReactivatedData": &processor.ReactivatedData{},
+		"CustomerErasedData": &processor.ErasedData{},
+	}
+	for name, v := range payloads {
+		t.Run("personal fields of "+name, func(t *testing.T) {
+			var want, got []string
+			for _, f := range processor.PersonalFields(v) {
+				want = append(want, f.Name)
+			}
+			got = sealableFields(at(doc, "components/schemas/"+name+"/properties"), "")
+			sort.Strings(want)
+			sort.Strings(got)
+			if len(want) != len(got) || (len(want) > 0 && !reflect.DeepEqual(want, got)) {
+				t.Errorf("schema %s allows a sealed value in %v, the processor seals %v", name, got, want)
+			}
+		})
+	}
+}
+
+// sealableFields lists the properties (dotted under prefix) whose schema
+// has the sealed-value pattern among its choices.
+func sealableFields(props any, prefix string) []string {
+	var out []string
+	m, _ := props.(map[string]any)
+	for name, s := range m {
+		if sub := at(s, "properties"); sub != nil {
+			out = append(out, sealableFields(sub, prefix+name+".")...)
+			continue
+		}
+		choices, _ := at(s, "anyOf").([]any)
+		for _, c := range choices {
+			if p, _ := at(c, "pattern").(string); strings.HasPrefix(p, "^"+processor.SealedPrefix) {
+				out = append(out, prefix+name)
+				break
+			}
+		}
+	}
+	return out
 }

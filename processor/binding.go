@@ -105,6 +105,18 @@ func DecodeRecord(key string, value []byte, headers goka.Headers) (Event, error)
 	return Event{}, fmt.Errorf("binary mode: %w", err)
 }
 
+// StructuredValue returns a record of the events topic as a
+// structured-mode value: the value itself in structured mode, the event a
+// binary-mode record stands for otherwise. History reads use it, so that
+// an event reads back as the processor read it, in either mode.
+func StructuredValue(value []byte, headers goka.Headers) ([]byte, error) {
+	mode, err := ContentModeOf(headers)
+	if err != nil || mode == ContentModeStructured {
+		return value, err
+	}
+	return binaryAsStructured(value, headers)
+}
+
 // binaryAsStructured renders a binary-mode record as the JSON event format:
 // each ce_ header becomes a string attribute (the binding carries every
 // attribute as a string; Decode reads expectedversion from a string of

@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		plaintext: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventfold_plaintext_events_total",
-			Help: "Decided events whose personal data arrived unsealed: it stays readable in the events topic after an erasure.",
+			Help: "Decided events whose personal data arrived unsealed: it stays readable in the events topic after an erasure until eventfold redact rewrites the topic.",
 		}),
 		keysErased: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventfold_data_keys_erased_total",

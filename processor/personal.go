@@ -192,8 +192,8 @@ func mergeKeys(have, add []string) []string {
 	return out
 }
 
-// hasPlaintext reports whether an event carries personal data unsealed.
-func hasPlaintext(ev Event) bool {
+// HasPlaintext reports whether an event carries personal data unsealed.
+func HasPlaintext(ev Event) bool {
 	for _, f := range PersonalFields(ev.Payload) {
 		if *f.Value != "" && !IsSealed(*f.Value) {
 			return true

@@ -249,7 +249,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	case v.decision.Outcome == Rejected:
 		p.metrics.rejected.WithLabelValues(v.decision.Reason).Inc()
 	}
-	if hasPlaintext(v.event) {
+	if HasPlaintext(v.event) {
 		p.metrics.plaintext.Inc()
 	}
 	p.shred(ctx, v.shred)

@@ -160,7 +160,12 @@ func (h *History) each(ctx context.Context, c *processor.Customer, from, to int6
 	partition := processor.PartitionFor(c.ID, h.partitions)
 	version := from
 	err = h.reader.Each(ctx, partition, want, func(r kafka.Record) error {
-		ev, err := processor.Decode(c.ID, r.Value)
+		var ev processor.Event
+		value, err := processor.StructuredValue(r.Value, r.Headers)
+		if err == nil {
+			r.Value = value
+			ev, err = processor.Decode(c.ID, r.Value)
+		}
 		if err != nil {
 			return fmt.Errorf("event %d of %s at offset %d no longer decodes: %w", version, c.ID, r.Offset, err)
 		}

@@ -17,6 +17,9 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Timestamp time.Time
+	// Headers are the record's headers, nil when it has none: a
+	// binary-mode event's attributes are there.
+	Headers map[string][]byte
 }
 
 // ErrOffsetGone is returned when a wanted offset is no longer in the log.
@@ -135,12 +138,20 @@ func (r *OffsetReader) fetchOnce(partition int32, offset int64) ([]Record, error
 			if rec == nil {
 				continue
 			}
+			var headers map[string][]byte
+			for _, h := range rec.Headers {
+				if headers == nil {
+					headers = make(map[string][]byte, len(rec.Headers))
+				}
+				headers[string(h.Key)] = h.Value
+			}
 			out = append(out, Record{
 				Partition: partition,
 				Offset:    b.FirstOffset + rec.OffsetDelta,
 				Key:       rec.Key,
 				Value:     rec.Value,
 				Timestamp: b.FirstTimestamp.Add(rec.TimestampDelta),
+				Headers:   headers,
 			})
 		}
 	}

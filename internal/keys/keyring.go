@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,15 +118,9 @@ func (k *Keyring) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	for _, p := range partitions {
-		// The keys topic may have been created a moment ago (kafka.Setup),
-		// before its partitions have leaders.
-		oldest, err := kafka.GetOffset(startCtx, k.client, k.cfg.Topic, p, sarama.OffsetOldest)
+		oldest, pc, err := k.consumeFromOldest(startCtx, p)
 		if err != nil {
-			return fmt.Errorf("failed to read offsets of %s/%d: %w", k.cfg.Topic, p, err)
-		}
-		pc, err := k.consumer.ConsumePartition(k.cfg.Topic, p, oldest)
-		if err != nil {
-			return fmt.Errorf("failed to consume %s/%d: %w", k.cfg.Topic, p, err)
+			return err
 		}
 		k.mu.Lock()
 		k.next[p] = oldest
@@ -145,6 +138,36 @@ func (k *Keyring) Start(ctx context.Context) error {
 			k.bad, k.cfg.Topic, strings.Join(k.cfg.KEKs.IDs(), ", "), k.firstBad)
 	}
 	return nil
+}
+
+// consumeFromOldest starts consuming a partition of the keys topic at its
+// first offset. Right after the topic was created, a broker may not lead
+// its partition yet (NotLeaderForPartition): that is retried, with fresh
+// metadata, for up to StartTimeout.
+func (k *Keyring) consumeFromOldest(ctx context.Context, p int32) (int64, sarama.PartitionConsumer, error) {
+	deadline := time.Now().Add(k.cfg.StartTimeout)
+	for {
+		oldest, err := k.client.GetOffset(k.cfg.Topic, p, sarama.OffsetOldest)
+		if err == nil {
+			pc, cerr := k.consumer.ConsumePartition(k.cfg.Topic, p, oldest)
+			if cerr == nil {
+				return oldest, pc, nil
+			}
+			err = fmt.Errorf("failed to consume %s/%d: %w", k.cfg.Topic, p, cerr)
+		} else {
+			err = fmt.Errorf("failed to read offsets of %s/%d: %w", k.cfg.Topic, p, err)
+		}
+		if !errors.Is(err, sarama.ErrNotLeaderForPartition) && !errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+			time.Now().After(deadline) {
+			return 0, nil, err
+		}
+		_ = k.client.RefreshMetadata(k.cfg.Topic) // the next attempt reports the real error
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Close stops following the topic and releases the clients.
@@ -385,11 +408,9 @@ func (k *Keyring) keyFor(ctx context.Context, customer string) (dataKey, error) 
 	case len(have) > 0:
 		return have[0], nil
 	}
-	id := make([]byte, processor.KeyIDLength/2)
 	raw := make([]byte, 32)
-	_, _ = rand.Read(id) // never fails since Go 1.24
-	_, _ = rand.Read(raw)
-	dk := dataKey{id: hex.EncodeToString(id), raw: raw}
+	_, _ = rand.Read(raw) // never fails since Go 1.24
+	dk := dataKey{id: NewKeyID(), raw: raw}
 	kek := k.cfg.KEKs.Primary()
 	value, err := json.Marshal(wrapped{KEK: kek.ID,
 		Key: base64.StdEncoding.EncodeToString(seal(kek.aead, raw, wrapAAD(customer, dk.id)))})

@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -31,12 +33,45 @@ func (k *Keyring) Seal(ctx context.Context, customer string, value []byte) ([]by
 	if !plain || ev.Sealed {
 		return value, nil
 	}
-	invalid := processor.ValidateRedacted(ev)
-	normalize(ev.Payload)
 	dk, err := k.keyFor(ctx, customer)
 	if err != nil {
 		return nil, err
 	}
+	return sealEvent(customer, value, ev, dk)
+}
+
+// SealDiscarded seals the personal fields of a structured-mode event as
+// Seal does, but with a random key that is never published nor kept,
+// under the key id keyID: nobody can open the result, not even with the
+// KEK. eventfold redact uses it on an erased customer's plaintext, which
+// then folds as any sealed value whose key was erased with its customer.
+func SealDiscarded(customer, keyID string, value []byte) ([]byte, error) {
+	ev, err := processor.Decode(customer, value)
+	if err != nil {
+		return nil, err
+	}
+	if !processor.ValidKeyID(keyID) {
+		return nil, fmt.Errorf("failed to seal: key id %q is not %d hex digits", keyID, processor.KeyIDLength)
+	}
+	if ev.Sealed {
+		return value, nil
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw) // never fails since Go 1.24
+	return sealEvent(customer, value, ev, dataKey{id: keyID, raw: raw})
+}
+
+// NewKeyID returns a random data key id.
+func NewKeyID() string {
+	id := make([]byte, processor.KeyIDLength/2)
+	_, _ = rand.Read(id) // never fails since Go 1.24
+	return hex.EncodeToString(id)
+}
+
+// sealEvent seals the decoded event ev of value with dk.
+func sealEvent(customer string, value []byte, ev processor.Event, dk dataKey) ([]byte, error) {
+	invalid := processor.ValidateRedacted(ev)
+	normalize(ev.Payload)
 	aead, err := newAEAD(dk.raw)
 	if err != nil {
 		return nil, err

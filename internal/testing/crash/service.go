@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/eventfold/eventfold/processor"
 )
@@ -120,8 +121,17 @@ func (s Service) Events(id string) ([]string, error) {
 	}
 }
 
+// getJSON reads a JSON answer. A 429 (the server's bound on one client's
+// concurrent history reads, which the checks' parallel readers can reach
+// on a loaded machine) is retried, for up to 10 s: it says nothing of the
+// state.
 func (s Service) getJSON(path string, v any) error {
 	resp, err := s.HTTP.Get(s.Base + path)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && resp.StatusCode == http.StatusTooManyRequests && time.Now().Before(deadline); {
+		resp.Body.Close()
+		time.Sleep(100 * time.Millisecond)
+		resp, err = s.HTTP.Get(s.Base + path)
+	}
 	if err != nil {
 		return fmt.Errorf("failed to get %s: %w", path, err)
 	}
