@@ -253,11 +253,23 @@ function showEmpty() {
 // when there is no such customer.
 async function select(id) {
   const seq = ++sel.seq;
-  let c;
+  let c = null;
+  let err = null;
   try {
     c = await getJSON(customerPath(id));
-  } catch (err) {
-    if (seq !== sel.seq) return false;
+  } catch (e) {
+    err = e;
+    // An id that is not a customer may still have rejected events.
+    if (e instanceof ApiError && e.status === 404) ({ c, err } = await unregistered(id));
+  }
+  if (seq !== sel.seq) return false;
+  if (c && c.version === 0) {
+    const n = c.recent_decisions.filter((d) => d.outcome === "rejected").length;
+    setLookupError(`No customer with id “${id}” yet: ` + (n
+      ? `${n} of its events were rejected, shown below. Register it to start its history.`
+      : "register it with the form below."));
+  }
+  if (!c) {
     const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
     setLookupError(err instanceof ApiError && err.status === 404
       ? `No customer with id “${id}”.`
@@ -270,10 +282,9 @@ async function select(id) {
     $("lookup-id").focus();
     return false;
   }
-  if (seq !== sel.seq) return false;
   if (sel.stopWatch) sel.stopWatch();
   Object.assign(sel, { id, current: c, events: [], firstLoaded: c.version + 1, firstVersion: 1, asOf: null, shown: null, fresh: new Set(), stopWatch: null });
-  setLookupError("");
+  if (c.version > 0) setLookupError("");
   $("lookup-id").value = id;
   $("customer-empty").hidden = true;
   $("customer").hidden = false;
@@ -300,6 +311,19 @@ async function select(id) {
   if (top < 0 || top > innerHeight / 3) $("customer").scrollIntoView({ block: "start" });
   announce(`${id}: version ${c.version}, ${c.status}.`);
   return true;
+}
+
+// unregistered returns, as c, the entry of an id that is not a customer:
+// the decisions on its rejected events, if any, at version 0; or, as
+// err, why that could not be read.
+async function unregistered(id) {
+  const entry = (decisions) => ({ c: { id, version: 0, status: "unregistered", recent_decisions: decisions }, err: null });
+  try {
+    return entry((await getJSON(customerPath(id) + "/decisions")).recent_decisions);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return entry([]);
+    return { c: null, err };
+  }
 }
 
 // loadEvents adds the accepted events after version after, up to version
@@ -386,7 +410,9 @@ async function applyState(c) {
   renderTimeline();
   updateListItem(c);
   if (!ifMatchEdited) $("append-ifmatch").value = String(c.version);
-  if (!dataEdited || c.status === "erased") fillTemplate();
+  const born = prev && prev.version === 0 && c.version > 0;
+  if (born) setLookupError("");
+  if (!dataEdited || c.status === "erased" || born) fillTemplate();
   else updateAppendTypes();
   if (prev && c.version > prev.version) {
     // Newest first: bring the new events into view, unless the reader
@@ -537,13 +563,17 @@ function acceptedItem(e) {
 }
 
 function rejectedItem(d) {
-  return h("li", { class: "tl-item rejected", dataset: { reason: d.reason || "", eventId: d.event_id } },
+  return h("li", { class: "tl-item rejected", dataset: { reason: d.reason || "", eventId: d.event_id, type: d.type || "" } },
     h("div", { class: "tl-body" },
       h("span", { class: "tl-top" },
         h("span", { class: "badge badge-bad" }, "rejected"),
+        // What the event attempted: its type. Its data is not kept with
+        // the decision, as it may be personal.
+        d.type ? h("span", { class: "tl-type", title: "The attempted data is not kept with the decision: it may be personal." }, d.type) : null,
         h("span", { class: "tl-reason" }, d.reason || "rejected")),
       d.message ? h("span", { class: "tl-msg" }, d.message) : null,
-      h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id))));
+      h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id),
+        d.offset >= 0 ? h("span", {}, "offset " + d.offset) : null)));
 }
 
 // ---------------------------------------------------------------- append
@@ -551,6 +581,7 @@ function rejectedItem(d) {
 // templates prefill the data of each type from the current state.
 function fillTemplate() {
   const c = sel.current || {};
+  updateAppendTypes();
   const type = $("append-type").value;
   const data = {
     "customer.renamed": { name: c.name || "" },
@@ -564,7 +595,6 @@ function fillTemplate() {
   $("append-data").value = JSON.stringify(data, null, 2);
   dataEdited = false;
   setDataError("");
-  updateAppendTypes();
   if (!ifMatchEdited && sel.current) $("append-ifmatch").value = String(sel.current.version);
 }
 
@@ -572,7 +602,14 @@ function fillTemplate() {
 // rejects every event, so the form closes.
 function updateAppendTypes() {
   const erased = sel.current && sel.current.status === "erased";
-  for (const o of $("append-type").options) o.disabled = erased;
+  // An id with no state takes only its registration; a registered one
+  // everything else.
+  const fresh = sel.current && sel.current.version === 0;
+  const type = $("append-type");
+  if (fresh) type.value = "customer.registered";
+  else if (type.value === "customer.registered" && type.dataset.fresh === "true") type.value = defaultType;
+  type.dataset.fresh = String(Boolean(fresh));
+  for (const o of type.options) o.disabled = erased || (fresh && o.value !== "customer.registered");
   $("append-form").querySelector("button[type=submit]").disabled = erased;
   $("append-data").disabled = erased;
   $("append-closed").hidden = !erased;
