@@ -303,7 +303,14 @@ async function select(id) {
   sel.stopWatch = watch(customerPath(id) + "/watch", {
     onState: (s) => { if (seq === sel.seq) onLiveState(s); },
     onRejected: (s) => { if (seq === sel.seq) onLiveRejection(s); },
-    onStatus: (s) => { if (seq === sel.seq) setLive($("live"), s); },
+    onStatus: (s) => {
+      if (seq !== sel.seq) return;
+      setLive($("live"), s);
+      // The stream starts with the state of a customer, which holds its
+      // decisions; an id with none gets no such event, so read its
+      // decisions again for the rejections between the lookup and now.
+      if (s === "open" && sel.current.version === 0) catchUpDecisions(seq);
+    },
   });
   // On one column the customer is below the lookup and the list: bring
   // it to the top of the screen.
@@ -311,6 +318,13 @@ async function select(id) {
   if (top < 0 || top > innerHeight / 3) $("customer").scrollIntoView({ block: "start" });
   announce(`${id}: version ${c.version}, ${c.status}.`);
   return true;
+}
+
+async function catchUpDecisions(seq) {
+  const { c } = await unregistered(sel.id);
+  if (seq !== sel.seq || !c || sel.current.version > 0) return;
+  const last = (ds) => ((ds || []).at(-1) || {}).event_id;
+  if (last(c.recent_decisions) !== last(sel.current.recent_decisions)) onLiveRejection(c);
 }
 
 // unregistered returns, as c, the entry of an id that is not a customer:
