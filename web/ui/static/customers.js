@@ -44,6 +44,8 @@ export function init() {
   $("list-search").addEventListener("submit", (e) => { e.preventDefault(); loadList(true); });
   $("timeline-earlier").addEventListener("click", loadEarlier);
   $("asof-back").addEventListener("click", () => go(sel.id));
+  $("at-form").addEventListener("submit", showAt);
+  $("diff-from").addEventListener("change", () => { if (sel.shown) renderDiff(sel.shown); });
   $("append-form").addEventListener("submit", onAppend);
   $("append-type").addEventListener("change", () => fillTemplate());
   $("append-ifmatch").addEventListener("input", () => { ifMatchEdited = true; setIfMatchError(""); });
@@ -442,6 +444,7 @@ async function showVersion(version) {
   if (version === null) {
     sel.asOf = null;
     $("asof").hidden = true;
+    $("diff").hidden = true;
     $("state-title").textContent = "Current state";
     renderState(sel.current, false);
     renderTimeline();
@@ -456,6 +459,10 @@ async function showVersion(version) {
     $("asof").hidden = false;
     $("state-title").textContent = "State as of version " + version;
     renderState(past, false);
+    $("diff-from").value = String(Math.max(1, version - 1));
+    $("diff-from").max = String(sel.current.version);
+    if (version > 1) renderDiff(past);
+    else $("diff").hidden = true;
     renderTimeline();
     // On one column the state is above the timeline, out of view.
     $("asof").scrollIntoView({ block: "nearest" });
@@ -497,12 +504,9 @@ function renderHead() {
   $("customer-version").textContent = String(c.version);
 }
 
-// renderState fills the state panel; with highlight, fields that changed
-// since the last rendering flash.
-function renderState(c, highlight) {
-  const before = sel.shown;
-  sel.shown = c;
-  const rows = [
+// stateRows are a state's fields as the page shows them.
+function stateRows(c) {
+  return [
     ["Name", c.name],
     ["Email", c.email],
     ["Address", formatAddress(c.address)],
@@ -512,12 +516,78 @@ function renderState(c, highlight) {
     ["Updated", formatTime(c.updated_at)],
     ["Last event", c.last_event_id],
   ];
-  const prevRows = before ? new Map([
-    ["Name", before.name], ["Email", before.email], ["Address", formatAddress(before.address)],
-    ["Status", before.status + (before.suspended_reason ? ` (${before.suspended_reason})` : "")],
-    ["Version", String(before.version)], ["Created", formatTime(before.created_at)],
-    ["Updated", formatTime(before.updated_at)], ["Last event", before.last_event_id],
-  ]) : new Map();
+}
+
+// renderDiff lists the fields that differ between the state at version
+// from and the state shown, past.
+async function renderDiff(past) {
+  const seq = sel.seq;
+  const box = $("diff");
+  const from = Number($("diff-from").value);
+  const list = clear($("diff-list"));
+  box.hidden = false;
+  if (!Number.isInteger(from) || from < 1 || from === past.version) {
+    list.append(h("p", { class: "hint" }, "Choose another version to compare with."));
+    return;
+  }
+  let base;
+  try {
+    base = await getJSON(`${customerPath(sel.id)}?version=${from}`);
+  } catch (err) {
+    if (seq === sel.seq) list.append(h("p", { class: "hint" }, `Version ${from} cannot be read: ${describe(err)}.`));
+    return;
+  }
+  if (seq !== sel.seq || sel.shown !== past) return;
+  const was = new Map(stateRows(base));
+  const changed = stateRows(past).filter(([label, value]) => was.get(label) !== value);
+  if (!changed.length) list.append(h("p", { class: "hint" }, "No field differs."));
+  for (const [label, value] of changed) {
+    list.append(h("div", { class: "diff-row", dataset: { field: label.toLowerCase().replace(" ", "-") } },
+      h("span", { class: "diff-label" }, label),
+      h("del", {}, was.get(label) || "–"), " → ", h("ins", {}, value || "–")));
+  }
+}
+
+// showAt shows the state as of a time, from the at picker (UTC).
+async function showAt(e) {
+  e.preventDefault();
+  const seq = sel.seq;
+  const raw = $("at-input").value;
+  if (!raw) return;
+  const at = new Date(raw + (raw.length === 16 ? ":00Z" : "Z"));
+  if (Number.isNaN(at.getTime())) return;
+  const label = formatTime(at.toISOString()) + " UTC";
+  try {
+    const past = await getJSON(`${customerPath(sel.id)}?at=${encodeURIComponent(at.toISOString())}`);
+    if (seq !== sel.seq) return;
+    sel.asOf = past.version;
+    $("state-title").textContent = "State as of " + label;
+    $("asof-label").textContent = `${label} · version ${past.version}`;
+    renderState(past, false);
+    $("diff").hidden = true;
+  } catch (err) {
+    if (seq !== sel.seq) return;
+    sel.asOf = 0;
+    sel.shown = null;
+    $("state-title").textContent = "No state as of " + label;
+    clear($("state"));
+    $("state-raw").textContent = "";
+    $("asof-label").textContent = err instanceof ApiError && err.status === 404
+      ? `${sel.id} did not exist at ${label}.` : `The state at ${label} could not be read: ${describe(err)}.`;
+    $("diff").hidden = true;
+  }
+  $("asof").hidden = false;
+  renderTimeline();
+  announce($("asof-label").textContent);
+}
+
+// renderState fills the state panel; with highlight, fields that changed
+// since the last rendering flash.
+function renderState(c, highlight) {
+  const before = sel.shown;
+  sel.shown = c;
+  const rows = stateRows(c);
+  const prevRows = before ? new Map(stateRows(before)) : new Map();
   const dl = clear($("state"));
   for (const [label, value] of rows) {
     const changed = highlight && before && prevRows.get(label) !== value;
