@@ -78,15 +78,15 @@ func stateSizeBound(c *Customer) int {
 	}
 	for _, d := range c.Decisions {
 		n += decisionOverhead
-		strs += len(d.EventID) + len(d.Outcome) + len(d.Reason) + len(d.Message)
+		strs += len(d.EventID) + len(d.Outcome) + len(d.Reason) + len(d.Message) + len(d.Type)
 	}
 	n += strs * jsonExpansion
 	return n + (len(c.History.deltas)+2)/3*4
 }
 
-// decisionOverhead bounds a decision's member names, punctuation and
-// version.
-const decisionOverhead = 128
+// decisionOverhead bounds a decision's member names, punctuation,
+// version and offset.
+const decisionOverhead = 160
 
 // stateSize returns the size of c's table encoding, or a bound of it when
 // that is under MaxStateBytes (the common case, which costs no encoding).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +52,14 @@ func TestWorstCaseStateFitsTable(t *testing.T) {
 		CreatedAt: time.UnixMilli(1<<63 - 1).UTC(), UpdatedAt: time.UnixMilli(-1 << 63).UTC(),
 		LastEventID: worst(MaxIDBytes), NextOffset: 1<<63 - 1,
 	}
+	// Every decision names its event's type, one of EventTypes, and its
+	// offset; the longest of each.
+	minOffset := int64(-1 << 63)
+	longestType := slices.MaxFunc(EventTypes, func(a, b string) int { return len(a) - len(b) })
 	for i := range RecentDecisions {
 		c.Decisions = append(c.Decisions, Decision{EventID: worst(MaxIDBytes-3) + fmt.Sprintf("%03d", i),
-			Outcome: Rejected, Reason: ReasonAlreadyRegistered, Message: worst(MaxDecisionMessageBytes), Version: -1 << 63})
+			Outcome: Rejected, Reason: ReasonAlreadyRegistered, Message: worst(MaxDecisionMessageBytes), Version: -1 << 63,
+			Type: longestType, Offset: minOffset})
 	}
 	// Offsets that swing by more than 2^62 need the longest varint, 10
 	// bytes.

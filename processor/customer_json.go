@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -157,11 +158,12 @@ func (p *stateParser) str() (string, error) {
 }
 
 // interned returns one of the known words without allocating, so that
-// the outcomes, reasons and statuses of every decision share one string.
+// the outcomes, reasons, event types and statuses of every decision share
+// one string.
 var internedWords = func() map[string]string {
 	m := map[string]string{}
-	for _, w := range append(Reasons, string(Accepted), string(Rejected), string(Duplicate),
-		string(StatusActive), string(StatusSuspended), string(StatusErased)) {
+	for _, w := range slices.Concat(Reasons, EventTypes, []string{string(Accepted), string(Rejected), string(Duplicate),
+		string(StatusActive), string(StatusSuspended), string(StatusErased)}) {
 		m[w] = w
 	}
 	return m
@@ -321,7 +323,7 @@ func (p *stateParser) decisions(out *[]Decision) error {
 	ds := make([]Decision, 0, RecentDecisions)
 	if !p.consume(']') {
 		for {
-			var d Decision
+			d := Decision{Offset: -1} // a decision kept before offsets were
 			err := p.object(func(key []byte) error {
 				var err error
 				switch string(key) {
@@ -337,6 +339,10 @@ func (p *stateParser) decisions(out *[]Decision) error {
 					d.Message, err = p.str()
 				case "version":
 					d.Version, err = p.int()
+				case "type":
+					d.Type, err = p.word()
+				case "offset":
+					d.Offset, err = p.int()
 				default:
 					return errUnexpected
 				}
@@ -494,6 +500,12 @@ func appendDecision(b []byte, d Decision) []byte {
 	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, d.Version, 10)
+	if d.Type != "" {
+		b = append(b, `,"type":`...)
+		b = appendString(b, d.Type)
+	}
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, d.Offset, 10)
 	return append(b, '}')
 }
 
@@ -521,4 +533,17 @@ func appendString(b []byte, s string) []byte {
 // cannot occur: every time comes from RFC 3339 text or a record timestamp.
 func appendTime(b []byte, t time.Time) []byte {
 	return t.AppendFormat(b, `"`+time.RFC3339Nano+`"`)
+}
+
+// UnmarshalJSON implements json.Unmarshaler, so that encoding/json reads
+// a decision kept before offsets were, which has none, as the fast
+// decoder does: with offset -1, unknown.
+func (d *Decision) UnmarshalJSON(b []byte) error {
+	type plain Decision
+	p := plain{Offset: -1}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*d = Decision(p)
+	return nil
 }

@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -61,6 +62,15 @@ type Decision struct {
 	// Version is the customer's version after the decision: the new
 	// version when accepted, the unchanged one otherwise.
 	Version int64 `json:"version"`
+	// Type is the decided event's type, one of EventTypes (a record of
+	// any other type is malformed, never decided), so that a rejection
+	// says what was attempted without keeping the event's data, which
+	// may be personal.
+	Type string `json:"type,omitempty"`
+	// Offset is the decided record's offset in the customer's partition,
+	// -1 when unknown (and in decisions kept before offsets were): the
+	// attempted event can be read back from the log by it.
+	Offset int64 `json:"offset"`
 }
 
 // Apply folds one event into a customer's state. It is pure: the result
@@ -101,7 +111,8 @@ func apply(state Customer, ev Event) (Customer, Decision) {
 		next.DataKeys = keys
 	}
 	if reason != "" {
-		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: truncateUTF8(msg, MaxDecisionMessageBytes), Version: state.Version}
+		d := Decision{EventID: ev.ID, Outcome: Rejected, Reason: reason, Message: truncateUTF8(msg, MaxDecisionMessageBytes),
+			Version: state.Version, Type: decidedType(ev), Offset: max(ev.Offset, -1)}
 		next.Decisions = remember(state.Decisions, d)
 		return next, d
 	}
@@ -121,9 +132,19 @@ func apply(state Customer, ev Event) (Customer, Decision) {
 		}
 		next.UpdatedAt = ev.Time
 	}
-	d := Decision{EventID: ev.ID, Outcome: Accepted, Version: next.Version}
+	d := Decision{EventID: ev.ID, Outcome: Accepted, Version: next.Version, Type: decidedType(ev), Offset: max(ev.Offset, -1)}
 	next.Decisions = remember(state.Decisions, d)
 	return next, d
+}
+
+// decidedType is ev's type as a decision keeps it: one of EventTypes,
+// else empty. Decoding refuses any other type, but Apply bounds what it
+// keeps by itself.
+func decidedType(ev Event) string {
+	if slices.Contains(EventTypes, ev.Type) {
+		return ev.Type
+	}
+	return ""
 }
 
 // remember appends d to a copy of the ring, dropping the oldest entries.

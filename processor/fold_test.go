@@ -226,7 +226,8 @@ func TestApplyAccepts(t *testing.T) {
 			state := mustAccept(t, test.history...)
 			got, d := Apply(state, test.ev)
 
-			wantDecision := Decision{EventID: test.ev.ID, Outcome: Accepted, Version: test.want.Version}
+			wantDecision := Decision{EventID: test.ev.ID, Outcome: Accepted, Version: test.want.Version,
+				Type: test.ev.Type, Offset: max(test.ev.Offset, -1)}
 			if d != wantDecision {
 				t.Errorf("decision = %+v, want %+v", d, wantDecision)
 			}

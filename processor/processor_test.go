@@ -181,7 +181,8 @@ func TestProcessorFoldsEventsIntoTable(t *testing.T) {
 	want := &Customer{ID: "cust-1", Version: 2, Status: StatusActive, Name: "Ada King", Email: "ada@example.com",
 		Address:   &Address{Line1: "1 Main Street", Line2: "Flat 2", City: "London", PostalCode: "N1 9GU", Country: "GB"},
 		CreatedAt: baseTime, UpdatedAt: recordTime, LastEventID: "e2", NextOffset: 2,
-		Decisions: []Decision{{EventID: "e1", Outcome: Accepted, Version: 1}, {EventID: "e2", Outcome: Accepted, Version: 2}}}
+		Decisions: []Decision{{EventID: "e1", Outcome: Accepted, Version: 1, Type: TypeRegistered, Offset: 0},
+			{EventID: "e2", Outcome: Accepted, Version: 2, Type: TypeRenamed, Offset: 1}}}
 	if got == nil {
 		t.Fatal("no table value for cust-1")
 	}

@@ -227,3 +227,41 @@ func parseSearch(q, status string) (func(*processor.Customer) bool, error) {
 			strings.Contains(strings.ToLower(c.Name), q) || strings.Contains(strings.ToLower(c.Email), q)
 	}, nil
 }
+
+// decisionList is the body of GET /customers/{id}/decisions.
+type decisionList struct {
+	ID string `json:"id"`
+	// Version is the customer's version, 0 for an id that was never
+	// registered: its entry holds only the decisions on its events.
+	Version   int64                `json:"version"`
+	Decisions []processor.Decision `json:"recent_decisions"`
+}
+
+// listDecisions answers GET /customers/{id}/decisions: the recent
+// decisions of any id the fold has decided on, registered or not, so that
+// a producer whose events were all rejected can read why. A lookup of such
+// an id is a 404, as the customer does not exist.
+func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !checkID(w, id) {
+		return
+	}
+	if !s.lookups.Recovered() {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+		return
+	}
+	c, err := s.lookups.Entry(id)
+	if err != nil {
+		s.lookupFailed(w, err)
+		return
+	}
+	if c == nil {
+		writeError(w, http.StatusNotFound, "not_found", "no event was ever decided for id "+id)
+		return
+	}
+	body := decisionList{ID: c.ID, Version: c.Version, Decisions: c.Decisions}
+	if body.Decisions == nil {
+		body.Decisions = []processor.Decision{}
+	}
+	writeJSON(w, http.StatusOK, body)
+}

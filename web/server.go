@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,9 @@ type Page struct {
 	Pattern string
 	Handler http.Handler
 	Access  Access
+	// Method is the one method the page answers, GET when empty. A Write
+	// page passes the cross-origin check like the API's writes.
+	Method string
 }
 
 // Route describes one route of the API, for documentation and tests.
@@ -225,6 +229,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/customers/{id}/events", map[string]http.HandlerFunc{
 			http.MethodPost: s.authorize(Write, s.appendEvent), http.MethodGet: s.authorize(Read, s.listEvents)}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},
+		{"/customers/{id}/decisions", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listDecisions)}},
 		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchCustomer)}},
 		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
@@ -235,7 +240,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/schemas/{name}", map[string]http.HandlerFunc{http.MethodGet: serveJSONSchema}},
 	}
 	for _, p := range deps.Pages {
-		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{http.MethodGet: s.authorize(p.Access, p.Handler.ServeHTTP)}})
+		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{cmp.Or(p.Method, http.MethodGet): s.authorize(p.Access, p.Handler.ServeHTTP)}})
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {

@@ -36,6 +36,13 @@ func NewPublisher(cfg Config, topic string, hasher func() hash.Hash32) (*Publish
 // caller only: sarama's producer has no cancellation, so a cancelled
 // publish may still land, which an idempotent event id makes harmless.
 func (p *Publisher) Publish(ctx context.Context, key string, value []byte) (int32, int64, error) {
+	return p.PublishRecord(ctx, key, value, nil)
+}
+
+// PublishRecord is Publish with record headers: a replayed dead letter
+// carries its original headers (CloudEvents binary mode keeps the event's
+// attributes there) and the replay's own.
+func (p *Publisher) PublishRecord(ctx context.Context, key string, value []byte, headers []sarama.RecordHeader) (int32, int64, error) {
 	type result struct {
 		partition int32
 		offset    int64
@@ -44,7 +51,7 @@ func (p *Publisher) Publish(ctx context.Context, key string, value []byte) (int3
 	done := make(chan result, 1)
 	go func() {
 		partition, offset, err := p.producer.SendMessage(&sarama.ProducerMessage{
-			Topic: p.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value),
+			Topic: p.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value), Headers: headers,
 		})
 		done <- result{partition, offset, err}
 	}()

@@ -178,8 +178,11 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	webCfg := cfg.Web
 	webCfg.Logger = s.log
 	checks := []web.Check{{Name: "view_recovered", Ready: s.View.Recovered}, {Name: "processor_running", Ready: s.Processor.Ready}}
-	pages := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
-		Logger: s.log})
+	pages, err := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
+		Replayer: publisher, Registerer: reg, Logger: s.log})
+	if err != nil {
+		return err
+	}
 	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
 		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal}, reg, reg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -44,7 +45,12 @@ type Config struct {
 	// Processor and View are shown on goka's pages; nil leaves them out.
 	Processor Processor
 	View      View
-	Logger    *slog.Logger
+	// Replayer produces replayed dead letters to the events topic (a
+	// kafka.Publisher); nil leaves replay out.
+	Replayer Replayer
+	// Registerer receives the replay counter; nil leaves it out.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Pages returns the handlers of the web page, to mount with web.Deps:
@@ -52,6 +58,7 @@ type Config struct {
 //	/                      the page
 //	/ui/                   its scripts, styles and icon
 //	/ui/api/dead-letters   the latest dead-letter records, as JSON
+//	/ui/api/dead-letters/replay  POST: produce a dead letter again
 //	/goka/                 goka's monitor and query pages
 //	/goka/assets/          the scripts and styles of goka's pages
 //
@@ -59,18 +66,27 @@ type Config struct {
 // records (dead letters with their raw values, goka's pages with the
 // table's entries) are reads, while the page and the static files stay
 // open, like /readyz, since they hold no data.
-func Pages(cfg Config) []web.Page {
+func Pages(cfg Config) ([]web.Page, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	assets := newAssets(static, "static", "/ui/")
-	return []web.Page{
+	dl := newDeadLetters(cfg.Kafka, cfg.Topics, cfg.Logger)
+	pages := []web.Page{
 		{Pattern: "/{$}", Handler: assets.page("index.html"), Access: web.Open},
 		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets), Access: web.Open},
-		{Pattern: "/ui/api/dead-letters", Handler: newDeadLetters(cfg.Kafka, cfg.Topics.DeadLetter(), cfg.Logger), Access: web.Read},
+		{Pattern: "/ui/api/dead-letters", Handler: dl, Access: web.Read},
 		{Pattern: "/goka/", Handler: newGokaPages(cfg), Access: web.Read},
 		{Pattern: gokaAssetsBase, Handler: http.StripPrefix(gokaAssetsBase, newAssets(gokaAssetFiles, "gokaassets", gokaAssetsBase)), Access: web.Open},
 	}
+	if cfg.Replayer != nil {
+		r, err := newReplays(dl, cfg.Replayer, cfg.Topics.Events, cfg.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, web.Page{Pattern: "/ui/api/dead-letters/replay", Handler: r, Access: web.Write, Method: http.MethodPost})
+	}
+	return pages, nil
 }
 
 // contentSecurityPolicy keeps the page to what the binary serves: no

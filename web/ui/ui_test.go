@@ -30,7 +30,11 @@ func serve(t *testing.T, cfg Config) *httptest.Server {
 		cfg.Logger = quiet
 	}
 	mux := http.NewServeMux()
-	for _, p := range Pages(cfg) {
+	pages, err := Pages(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
 		mux.Handle(p.Pattern, p.Handler)
 	}
 	srv := httptest.NewServer(mux)
@@ -123,9 +127,12 @@ func TestPageFetchesNothingOutside(t *testing.T) {
 func TestPagesAskForAccess(t *testing.T) {
 	want := map[string]web.Access{
 		"/{$}": web.Open, "/ui/": web.Open, gokaAssetsBase: web.Open,
-		"/ui/api/dead-letters": web.Read, "/goka/": web.Read,
+		"/ui/api/dead-letters": web.Read, "/goka/": web.Read, "/ui/api/dead-letters/replay": web.Write,
 	}
-	pages := Pages(Config{Topics: kafka.Topics{Events: "events", Group: "customers"}, Logger: quiet})
+	pages, err := Pages(Config{Topics: kafka.Topics{Events: "events", Group: "customers"}, Logger: quiet, Replayer: &kafka.Publisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(pages) != len(want) {
 		t.Errorf("%d pages, want %d", len(pages), len(want))
 	}

@@ -44,6 +44,8 @@ export function init() {
   $("list-search").addEventListener("submit", (e) => { e.preventDefault(); loadList(true); });
   $("timeline-earlier").addEventListener("click", loadEarlier);
   $("asof-back").addEventListener("click", () => go(sel.id));
+  $("at-form").addEventListener("submit", showAt);
+  $("diff-from").addEventListener("change", () => { if (sel.shown) renderDiff(sel.shown); });
   $("append-form").addEventListener("submit", onAppend);
   $("append-type").addEventListener("change", () => fillTemplate());
   $("append-ifmatch").addEventListener("input", () => { ifMatchEdited = true; setIfMatchError(""); });
@@ -253,11 +255,23 @@ function showEmpty() {
 // when there is no such customer.
 async function select(id) {
   const seq = ++sel.seq;
-  let c;
+  let c = null;
+  let err = null;
   try {
     c = await getJSON(customerPath(id));
-  } catch (err) {
-    if (seq !== sel.seq) return false;
+  } catch (e) {
+    err = e;
+    // An id that is not a customer may still have rejected events.
+    if (e instanceof ApiError && e.status === 404) ({ c, err } = await unregistered(id));
+  }
+  if (seq !== sel.seq) return false;
+  if (c && c.version === 0) {
+    const n = c.recent_decisions.filter((d) => d.outcome === "rejected").length;
+    setLookupError(`No customer with id “${id}” yet: ` + (n
+      ? `${n} of its events were rejected, shown below. Register it to start its history.`
+      : "register it with the form below."));
+  }
+  if (!c) {
     const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
     setLookupError(err instanceof ApiError && err.status === 404
       ? `No customer with id “${id}”.`
@@ -270,10 +284,9 @@ async function select(id) {
     $("lookup-id").focus();
     return false;
   }
-  if (seq !== sel.seq) return false;
   if (sel.stopWatch) sel.stopWatch();
   Object.assign(sel, { id, current: c, events: [], firstLoaded: c.version + 1, firstVersion: 1, asOf: null, shown: null, fresh: new Set(), stopWatch: null });
-  setLookupError("");
+  if (c.version > 0) setLookupError("");
   $("lookup-id").value = id;
   $("customer-empty").hidden = true;
   $("customer").hidden = false;
@@ -292,7 +305,14 @@ async function select(id) {
   sel.stopWatch = watch(customerPath(id) + "/watch", {
     onState: (s) => { if (seq === sel.seq) onLiveState(s); },
     onRejected: (s) => { if (seq === sel.seq) onLiveRejection(s); },
-    onStatus: (s) => { if (seq === sel.seq) setLive($("live"), s); },
+    onStatus: (s) => {
+      if (seq !== sel.seq) return;
+      setLive($("live"), s);
+      // The stream starts with the state of a customer, which holds its
+      // decisions; an id with none gets no such event, so read its
+      // decisions again for the rejections between the lookup and now.
+      if (s === "open" && sel.current.version === 0) catchUpDecisions(seq);
+    },
   });
   // On one column the customer is below the lookup and the list: bring
   // it to the top of the screen.
@@ -300,6 +320,26 @@ async function select(id) {
   if (top < 0 || top > innerHeight / 3) $("customer").scrollIntoView({ block: "start" });
   announce(`${id}: version ${c.version}, ${c.status}.`);
   return true;
+}
+
+async function catchUpDecisions(seq) {
+  const { c } = await unregistered(sel.id);
+  if (seq !== sel.seq || !c || sel.current.version > 0) return;
+  const last = (ds) => ((ds || []).at(-1) || {}).event_id;
+  if (last(c.recent_decisions) !== last(sel.current.recent_decisions)) onLiveRejection(c);
+}
+
+// unregistered returns, as c, the entry of an id that is not a customer:
+// the decisions on its rejected events, if any, at version 0; or, as
+// err, why that could not be read.
+async function unregistered(id) {
+  const entry = (decisions) => ({ c: { id, version: 0, status: "unregistered", recent_decisions: decisions }, err: null });
+  try {
+    return entry((await getJSON(customerPath(id) + "/decisions")).recent_decisions);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return entry([]);
+    return { c: null, err };
+  }
 }
 
 // loadEvents adds the accepted events after version after, up to version
@@ -386,7 +426,9 @@ async function applyState(c) {
   renderTimeline();
   updateListItem(c);
   if (!ifMatchEdited) $("append-ifmatch").value = String(c.version);
-  if (!dataEdited || c.status === "erased") fillTemplate();
+  const born = prev && prev.version === 0 && c.version > 0;
+  if (born) setLookupError("");
+  if (!dataEdited || c.status === "erased" || born) fillTemplate();
   else updateAppendTypes();
   if (prev && c.version > prev.version) {
     // Newest first: bring the new events into view, unless the reader
@@ -402,6 +444,7 @@ async function showVersion(version) {
   if (version === null) {
     sel.asOf = null;
     $("asof").hidden = true;
+    $("diff").hidden = true;
     $("state-title").textContent = "Current state";
     renderState(sel.current, false);
     renderTimeline();
@@ -416,6 +459,10 @@ async function showVersion(version) {
     $("asof").hidden = false;
     $("state-title").textContent = "State as of version " + version;
     renderState(past, false);
+    $("diff-from").value = String(Math.max(1, version - 1));
+    $("diff-from").max = String(sel.current.version);
+    if (version > 1) renderDiff(past);
+    else $("diff").hidden = true;
     renderTimeline();
     // On one column the state is above the timeline, out of view.
     $("asof").scrollIntoView({ block: "nearest" });
@@ -457,12 +504,9 @@ function renderHead() {
   $("customer-version").textContent = String(c.version);
 }
 
-// renderState fills the state panel; with highlight, fields that changed
-// since the last rendering flash.
-function renderState(c, highlight) {
-  const before = sel.shown;
-  sel.shown = c;
-  const rows = [
+// stateRows are a state's fields as the page shows them.
+function stateRows(c) {
+  return [
     ["Name", c.name],
     ["Email", c.email],
     ["Address", formatAddress(c.address)],
@@ -472,12 +516,78 @@ function renderState(c, highlight) {
     ["Updated", formatTime(c.updated_at)],
     ["Last event", c.last_event_id],
   ];
-  const prevRows = before ? new Map([
-    ["Name", before.name], ["Email", before.email], ["Address", formatAddress(before.address)],
-    ["Status", before.status + (before.suspended_reason ? ` (${before.suspended_reason})` : "")],
-    ["Version", String(before.version)], ["Created", formatTime(before.created_at)],
-    ["Updated", formatTime(before.updated_at)], ["Last event", before.last_event_id],
-  ]) : new Map();
+}
+
+// renderDiff lists the fields that differ between the state at version
+// from and the state shown, past.
+async function renderDiff(past) {
+  const seq = sel.seq;
+  const box = $("diff");
+  const from = Number($("diff-from").value);
+  const list = clear($("diff-list"));
+  box.hidden = false;
+  if (!Number.isInteger(from) || from < 1 || from === past.version) {
+    list.append(h("p", { class: "hint" }, "Choose another version to compare with."));
+    return;
+  }
+  let base;
+  try {
+    base = await getJSON(`${customerPath(sel.id)}?version=${from}`);
+  } catch (err) {
+    if (seq === sel.seq) list.append(h("p", { class: "hint" }, `Version ${from} cannot be read: ${describe(err)}.`));
+    return;
+  }
+  if (seq !== sel.seq || sel.shown !== past) return;
+  const was = new Map(stateRows(base));
+  const changed = stateRows(past).filter(([label, value]) => was.get(label) !== value);
+  if (!changed.length) list.append(h("p", { class: "hint" }, "No field differs."));
+  for (const [label, value] of changed) {
+    list.append(h("div", { class: "diff-row", dataset: { field: label.toLowerCase().replace(" ", "-") } },
+      h("span", { class: "diff-label" }, label),
+      h("del", {}, was.get(label) || "–"), " → ", h("ins", {}, value || "–")));
+  }
+}
+
+// showAt shows the state as of a time, from the at picker (UTC).
+async function showAt(e) {
+  e.preventDefault();
+  const seq = sel.seq;
+  const raw = $("at-input").value;
+  if (!raw) return;
+  const at = new Date(raw + (raw.length === 16 ? ":00Z" : "Z"));
+  if (Number.isNaN(at.getTime())) return;
+  const label = formatTime(at.toISOString()) + " UTC";
+  try {
+    const past = await getJSON(`${customerPath(sel.id)}?at=${encodeURIComponent(at.toISOString())}`);
+    if (seq !== sel.seq) return;
+    sel.asOf = past.version;
+    $("state-title").textContent = "State as of " + label;
+    $("asof-label").textContent = `${label} · version ${past.version}`;
+    renderState(past, false);
+    $("diff").hidden = true;
+  } catch (err) {
+    if (seq !== sel.seq) return;
+    sel.asOf = 0;
+    sel.shown = null;
+    $("state-title").textContent = "No state as of " + label;
+    clear($("state"));
+    $("state-raw").textContent = "";
+    $("asof-label").textContent = err instanceof ApiError && err.status === 404
+      ? `${sel.id} did not exist at ${label}.` : `The state at ${label} could not be read: ${describe(err)}.`;
+    $("diff").hidden = true;
+  }
+  $("asof").hidden = false;
+  renderTimeline();
+  announce($("asof-label").textContent);
+}
+
+// renderState fills the state panel; with highlight, fields that changed
+// since the last rendering flash.
+function renderState(c, highlight) {
+  const before = sel.shown;
+  sel.shown = c;
+  const rows = stateRows(c);
+  const prevRows = before ? new Map(stateRows(before)) : new Map();
   const dl = clear($("state"));
   for (const [label, value] of rows) {
     const changed = highlight && before && prevRows.get(label) !== value;
@@ -537,13 +647,17 @@ function acceptedItem(e) {
 }
 
 function rejectedItem(d) {
-  return h("li", { class: "tl-item rejected", dataset: { reason: d.reason || "", eventId: d.event_id } },
+  return h("li", { class: "tl-item rejected", dataset: { reason: d.reason || "", eventId: d.event_id, type: d.type || "" } },
     h("div", { class: "tl-body" },
       h("span", { class: "tl-top" },
         h("span", { class: "badge badge-bad" }, "rejected"),
+        // What the event attempted: its type. Its data is not kept with
+        // the decision, as it may be personal.
+        d.type ? h("span", { class: "tl-type", title: "The attempted data is not kept with the decision: it may be personal." }, d.type) : null,
         h("span", { class: "tl-reason" }, d.reason || "rejected")),
       d.message ? h("span", { class: "tl-msg" }, d.message) : null,
-      h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id))));
+      h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id),
+        d.offset >= 0 ? h("span", {}, "offset " + d.offset) : null)));
 }
 
 // ---------------------------------------------------------------- append
@@ -551,6 +665,7 @@ function rejectedItem(d) {
 // templates prefill the data of each type from the current state.
 function fillTemplate() {
   const c = sel.current || {};
+  updateAppendTypes();
   const type = $("append-type").value;
   const data = {
     "customer.renamed": { name: c.name || "" },
@@ -564,7 +679,6 @@ function fillTemplate() {
   $("append-data").value = JSON.stringify(data, null, 2);
   dataEdited = false;
   setDataError("");
-  updateAppendTypes();
   if (!ifMatchEdited && sel.current) $("append-ifmatch").value = String(sel.current.version);
 }
 
@@ -572,7 +686,14 @@ function fillTemplate() {
 // rejects every event, so the form closes.
 function updateAppendTypes() {
   const erased = sel.current && sel.current.status === "erased";
-  for (const o of $("append-type").options) o.disabled = erased;
+  // An id with no state takes only its registration; a registered one
+  // everything else.
+  const fresh = sel.current && sel.current.version === 0;
+  const type = $("append-type");
+  if (fresh) type.value = "customer.registered";
+  else if (type.value === "customer.registered" && type.dataset.fresh === "true") type.value = defaultType;
+  type.dataset.fresh = String(Boolean(fresh));
+  for (const o of type.options) o.disabled = erased || (fresh && o.value !== "customer.registered");
   $("append-form").querySelector("button[type=submit]").disabled = erased;
   $("append-data").disabled = erased;
   $("append-closed").hidden = !erased;

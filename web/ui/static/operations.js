@@ -17,6 +17,10 @@ let samples = []; // {t: ms, folded: total}
 
 export function init() {
   $("dlq-refresh").addEventListener("click", loadDeadLetters);
+  $("dlq-filter").addEventListener("submit", (e) => { e.preventDefault(); loadDeadLetters(); });
+  $("dlq-reason").addEventListener("change", loadDeadLetters);
+  let typing = null;
+  $("dlq-key").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(loadDeadLetters, 250); });
 }
 
 export function start() {
@@ -186,33 +190,122 @@ function renderService(m) {
 
 // ---------------------------------------------------------------- dead letters
 
+// dlqSeq orders the reads: a slow answer to an older filter is dropped.
+let dlqSeq = 0;
+
 async function loadDeadLetters() {
+  const seq = ++dlqSeq;
   const status = $("dlq-status");
+  const reason = $("dlq-reason").value;
+  const key = $("dlq-key").value.trim();
+  const query = new URLSearchParams({ limit: "20" });
+  if (reason) query.set("reason", reason);
+  if (key) query.set("key", key);
   try {
-    const page = await getJSON("ui/api/dead-letters?limit=20");
-    const list = clear($("ops-dlq"));
+    const page = await getJSON("ui/api/dead-letters?" + query);
+    if (seq !== dlqSeq) return;
+    const list = $("ops-dlq");
+    // Keep what the reader opened (headers, value, a replay's answer)
+    // across the refresh.
+    const open = new Set([...list.querySelectorAll("li[data-id]")].filter((li) => li.querySelector("details[open], .dlq-replayed"))
+      .map((li) => li.dataset.id));
     const n = page.total;
+    const filtered = reason || key;
     status.textContent = !n ? `No dead letters in ${page.topic}.`
-      : n === page.records.length ? `${formatNumber(n)} record${n === 1 ? "" : "s"} in ${page.topic}, newest first.`
-        : `${formatNumber(n)} records in ${page.topic}; the latest ${page.records.length}, newest first.`;
-    for (const r of page.records) list.append(deadLetterItem(r));
+      : filtered ? `${page.records.length} of the latest records in ${page.topic} match, newest first (a filter looks at the latest 1,000 of each partition).`
+        : n === page.records.length ? `${formatNumber(n)} record${n === 1 ? "" : "s"} in ${page.topic}, newest first.`
+          : `${formatNumber(n)} records in ${page.topic}; the latest ${page.records.length}, newest first.`;
+    const kept = new Map([...list.children].filter((li) => open.has(li.dataset.id)).map((li) => [li.dataset.id, li]));
+    clear(list);
+    for (const r of page.records) list.append(kept.get(`${r.partition}@${r.offset}`) || deadLetterItem(r, page));
   } catch (err) {
-    status.textContent = "Could not read the dead letters: " + describe(err) + ".";
+    if (seq === dlqSeq) status.textContent = "Could not read the dead letters: " + describe(err) + ".";
   }
 }
 
-function deadLetterItem(r) {
+// shellQuote quotes s for a POSIX shell.
+const shellQuote = (s) => "'" + String(s).replace(/'/g, `'\\''`) + "'";
+
+// kcatCommand produces the dead letter's key, value and original headers
+// to the events topic again with kcat. The broker is the reader's.
+function kcatCommand(r, page) {
+  const headers = Object.entries(r.headers || {}).filter(([k]) => !k.startsWith("eventfold."))
+    .map(([k, v]) => "-H " + shellQuote(`${k}=${v}`));
+  return [`printf '%s' ${shellQuote(r.value)} |`, "kcat -P -b \"$BROKERS\"", "-t " + shellQuote(page.events_topic),
+    "-k " + shellQuote(r.key), ...headers].join(" ");
+}
+
+function deadLetterItem(r, page) {
   const size = r.truncated_from ? `${formatNumber(Number(r.truncated_from))} bytes, truncated` : `${formatNumber(r.value_bytes)} bytes`;
-  return h("li", { dataset: { reason: r.reason } },
+  // The value shown is the first KiB: only a whole UTF-8 value can be
+  // copied as a command.
+  const whole = r.replayable && !r.binary && r.value_bytes <= new TextEncoder().encode(r.value).length;
+  const headers = Object.entries(r.headers || {});
+  const result = h("p", { class: "dlq-result", role: "status" });
+  const replay = h("button", { type: "button", class: "btn btn-small dlq-replay", disabled: !r.replayable,
+    title: r.replayable ? "Produce this record again to " + page.events_topic : "This dead letter was cut to fit: it cannot be produced again" }, "Replay");
+  replay.addEventListener("click", () => replayDeadLetter(r, replay, result));
+  return h("li", { dataset: { reason: r.reason, id: `${r.partition}@${r.offset}`, key: r.key } },
     h("div", { class: "dlq-top" },
       h("span", { class: "badge badge-bad" }, r.reason || "unknown"),
-      h("span", { class: "mono" }, r.key || "(no key)"),
+      r.key ? h("a", { class: "mono dlq-key", href: "#/customers/" + encodeURIComponent(r.key), title: "Open this customer" }, r.key)
+        : h("span", { class: "mono" }, "(no key)"),
       timeEl(r.time, "hint"),
       h("span", { class: "hint mono" }, r.source ? "from " + r.source : `${r.partition}@${r.offset}`)),
     h("p", { class: "dlq-error" }, r.error || "no error recorded"),
+    h("details", { class: "dlq-headers" },
+      h("summary", { class: "hint" }, `Headers (${headers.length})`),
+      headers.length ? h("dl", { class: "kv" }, headers.flatMap(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, v)]))
+        : h("p", { class: "hint" }, "The record had no headers of its own.")),
     h("details", {},
       h("summary", { class: "hint" }, `Value (${size}${r.binary ? ", not UTF-8" : ""})`),
-      h("pre", { class: "code" }, r.value || "(empty)")));
+      h("pre", { class: "code" }, r.value || "(empty)")),
+    whole ? h("details", { class: "dlq-kcat" },
+      h("summary", { class: "hint" }, "As a kcat command"),
+      h("pre", { class: "code" }, kcatCommand(r, page)),
+      copyButton(() => kcatCommand(r, page))) : null,
+    h("div", { class: "dlq-actions" }, replay, result));
+}
+
+function copyButton(text) {
+  const b = h("button", { type: "button", class: "btn btn-ghost btn-small" }, "Copy");
+  b.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      b.textContent = "Copied";
+    } catch {
+      // No clipboard (an insecure origin): select the command instead.
+      getSelection().selectAllChildren(b.previousElementSibling);
+      b.textContent = "Selected: copy it";
+    }
+  });
+  return b;
+}
+
+// replayDeadLetter produces the dead letter again, once the reader has
+// fixed its cause; the answer names where it landed, and the server logs
+// and counts it.
+async function replayDeadLetter(r, button, result) {
+  button.disabled = true;
+  button.textContent = "Replaying…";
+  let res;
+  try {
+    res = await request("POST", "ui/api/dead-letters/replay", { body: { partition: r.partition, offset: r.offset } });
+  } catch (err) {
+    res = { status: 0, body: { message: err.message } };
+  }
+  button.textContent = "Replay";
+  button.disabled = false;
+  const b = res.body || {};
+  if (res.status === 201) {
+    result.className = "dlq-result dlq-replayed ok";
+    result.replaceChildren(`Replayed to ${b.topic} partition ${b.partition}, offset ${b.offset}, at ${formatTime(b.replayed_at)}: `,
+      h("a", { href: "#/customers/" + encodeURIComponent(b.key) }, "see its decision"), ".");
+  } else {
+    result.className = "dlq-result bad";
+    result.textContent = `Not replayed (${res.status || "network error"}): ${b.message || b.error || "the request failed"}.`;
+  }
+  result.dataset.status = String(res.status);
 }
 
 // ---------------------------------------------------------------- activity
