@@ -64,6 +64,7 @@ var metricTypes = map[string]string{
 	"eventfold_http_connections":               "gauge",
 	"eventfold_http_connections_refused_total": "counter",
 	"eventfold_history_reads":                  "gauge",
+	"eventfold_ui_dead_letters_replayed_total": "counter",
 	"eventfold_view_subscribers":               "gauge",
 	"eventfold_build_info":                     "gauge",
 }

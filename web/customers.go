@@ -246,13 +246,12 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	if !checkID(w, id) {
 		return
 	}
-	if !s.lookups.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	if !s.recovered(w) {
 		return
 	}
 	c, err := s.lookups.Entry(id)
 	if err != nil {
-		s.lookupFailed(w, err)
+		s.lookupFailed(w, id, err)
 		return
 	}
 	if c == nil {
