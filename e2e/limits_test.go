@@ -96,13 +96,19 @@ func limHoldWaits(t *testing.T, c *http.Client, base string, n int) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// The client's own 30 s timeout would end the waits mid-test on a
+	// loaded machine; the cleanup ends them instead.
+	hold := *c
+	hold.Timeout = 0
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url := fmt.Sprintf("%s/customers/lim-never-%d?min_version=1&wait=25s", base, i)
+			// Long enough to outlast a test on a loaded machine (the
+			// test's server allows it); the cleanup ends them.
+			url := fmt.Sprintf("%s/customers/lim-never-%d?min_version=1&wait=120s", base, i)
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if resp, err := c.Do(req); err == nil {
+			if resp, err := hold.Do(req); err == nil {
 				resp.Body.Close()
 			}
 		}()
@@ -157,7 +163,7 @@ func TestLimitsWatchersPerClientAndInTotal(t *testing.T) {
 
 func TestLimitsWaitersPerClientAndInTotal(t *testing.T) {
 	t.Parallel()
-	p := startPipeline(t, func(c *web.Config) { c.MaxWaiters, c.MaxWaitersPerClient = 3, 2 })
+	p := startPipeline(t, func(c *web.Config) { c.MaxWaiters, c.MaxWaitersPerClient, c.MaxWait = 3, 2, 3*time.Minute })
 	a, b := limClient(t, "127.0.0.1"), limClient(t, "127.0.0.2")
 	probe := func(c *http.Client) func() limAnswer {
 		return func() limAnswer {

@@ -216,6 +216,11 @@ var (
 	ErrKeyMissing = errors.New("data key missing")
 	// ErrBadSeal: a sealed value fails authentication.
 	ErrBadSeal = errors.New("sealed value fails authentication")
+	// ErrKeysUnavailable: the keys topic could not be read to its end
+	// (Kafka unreachable, the processor stopping), so whether the key
+	// exists is not known. The record is not at fault and is not
+	// dead-lettered: the processor stops and folds it again.
+	ErrKeysUnavailable = errors.New("keys topic unavailable")
 	// ErrCustomerErased: no data key is made for an erased customer.
 	ErrCustomerErased = errors.New("customer was erased")
 )
@@ -251,6 +256,8 @@ func verifySealed(ctx context.Context, kr Keyring, ev Event) (string, error) {
 		case err == nil:
 		case errors.Is(err, ErrBadSeal):
 			return ReasonBadSeal, fmt.Errorf("%s of %q: %w", f.Name, ev.Key, err)
+		case errors.Is(err, ErrKeysUnavailable):
+			return "", fmt.Errorf("%s of %q: %w", f.Name, ev.Key, err)
 		default:
 			return ReasonKeyMissing, fmt.Errorf("%s of %q: %w", f.Name, ev.Key, err)
 		}

@@ -238,6 +238,8 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	v := decide(state, input{key: ctx.Key(), value: value, headers: ctx.Headers(), partition: ctx.Partition(),
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions, p.verifier(ctx.Context()))
 	switch {
+	case v.fail != nil:
+		ctx.Fail(fmt.Errorf("failed to decide the record at %s/%d@%d: %w", ctx.Topic(), ctx.Partition(), ctx.Offset(), v.fail))
 	case v.deadLetter != "":
 		p.deadLetter(ctx, v.deadLetter, v.cause, value)
 		return
@@ -275,6 +277,10 @@ type input struct {
 type verdict struct {
 	deadLetter string
 	cause      error
+	// fail stops the processor without deciding the record, which is
+	// then folded again by the rebuilt processor: the error is not the
+	// record's (the keys topic could not be read).
+	fail error
 	event      Event
 	decision   Decision
 	next       Customer
@@ -296,8 +302,14 @@ func decide(state func() Customer, r input, partitions int32, verify func(Event)
 			cause: fmt.Errorf("key %q belongs to partition %d, record is on partition %d", r.key, want, r.partition)}
 	}
 	if verify != nil {
-		if reason, err := verify(ev); reason != "" {
+		reason, err := verify(ev)
+		switch {
+		case reason != "":
 			return verdict{deadLetter: reason, cause: err}
+		case err != nil:
+			// The keys could not be read: not the record's fault. It
+			// must be folded again, never dead-lettered.
+			return verdict{fail: err}
 		}
 	}
 	ev.Offset = r.offset

@@ -369,7 +369,7 @@ func (k *Keyring) Verify(ctx context.Context, customer, field, sealed string) er
 		err := k.CatchUp(cctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%w: key %s: %v", processor.ErrKeyMissing, keyID, err)
+			return fmt.Errorf("%w: looking for key %s: %v", processor.ErrKeysUnavailable, keyID, err)
 		}
 		raw, found, erased = k.lookup(customer, keyID)
 	}
