@@ -127,7 +127,16 @@ func (p *Processor) Graph() *goka.GroupGraph { return p.graph(newCommitOrder()) 
 func (p *Processor) graph(order *commitOrder) *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), func(ctx goka.Context, msg any) {
-			p.fold(ctx, msg)
+			if err := p.fold(ctx, msg); err != nil {
+				// Undecided: nothing was written, and the offset must not
+				// be committed, so that the rebuilt processor folds the
+				// record again. goka's Fail does not stop the callback
+				// when the processor is already stopping (a rebalance),
+				// so the failed commit is what keeps the offset.
+				ctx.DeferCommit()(err)
+				ctx.Fail(err)
+				return
+			}
 			order.commit(ctx.DeferCommit())
 		}),
 		goka.Output(goka.Stream(p.cfg.Topics.DeadLetter()), new(codec.Bytes)),
@@ -229,7 +238,9 @@ func tableTopicConfig(t kafka.Topics) *goka.TopicManagerConfig {
 }
 
 // fold is the goka callback: decide, then count and store or dead-letter.
-func (p *Processor) fold(ctx goka.Context, msg any) {
+// It returns an error, having written nothing, for a record it could not
+// decide.
+func (p *Processor) fold(ctx goka.Context, msg any) error {
 	start := time.Now()
 	value, _ := msg.([]byte) // codec.Bytes always yields []byte, nil for a tombstone
 	// The state is read only for a record that decodes, as goka fails
@@ -239,13 +250,13 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}, p.cfg.Partitions, p.verifier(ctx.Context()))
 	switch {
 	case v.fail != nil:
-		ctx.Fail(fmt.Errorf("failed to decide the record at %s/%d@%d: %w", ctx.Topic(), ctx.Partition(), ctx.Offset(), v.fail))
+		return fmt.Errorf("failed to decide the record at %s/%d@%d: %w", ctx.Topic(), ctx.Partition(), ctx.Offset(), v.fail)
 	case v.deadLetter != "":
 		p.deadLetter(ctx, v.deadLetter, v.cause, value)
-		return
+		return nil
 	case v.decision.Outcome == Duplicate:
 		p.metrics.duplicates.Inc()
-		return
+		return nil
 	case v.decision.Outcome == Accepted:
 		p.metrics.folded.WithLabelValues(v.event.Type).Inc()
 	case v.decision.Outcome == Rejected:
@@ -258,6 +269,7 @@ func (p *Processor) fold(ctx goka.Context, msg any) {
 	ctx.SetValue(&v.next)
 	p.metrics.tableWrites.Inc()
 	p.metrics.foldDuration.Observe(time.Since(start).Seconds())
+	return nil
 }
 
 // input is what the processor reads of one record of the events topic.
