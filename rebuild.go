@@ -51,12 +51,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, f.common.logFormat, f.common.logLevel)
-	if err != nil {
-		return err
-	}
-	routeSaramaLogs(log)
-	kc, stopBroker, err := f.common.connect(ctx, log)
+	log, kc, stopBroker, err := f.common.start(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -30,12 +30,7 @@ func runRedact(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := common.validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, common.logFormat, common.logLevel)
-	if err != nil {
-		return err
-	}
-	routeSaramaLogs(log)
-	kc, stopBroker, err := common.connect(ctx, log)
+	log, kc, stopBroker, err := common.start(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,18 @@ func (c *commonFlags) topics() kafka.Topics {
 	return kafka.Topics{Events: c.eventsTopic, Group: c.group, Partitions: int32(c.partitions), Replication: int16(c.replication)}
 }
 
+// start makes the command's logger, routes sarama's logs into it and
+// connects to Kafka (see connect); stop releases the embedded broker.
+func (c *commonFlags) start(ctx context.Context, stderr io.Writer) (*slog.Logger, kafka.Config, func(), error) {
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return nil, kafka.Config{}, nil, err
+	}
+	routeSaramaLogs(log)
+	kc, stop, err := c.connect(ctx, log)
+	return log, kc, stop, err
+}
+
 // connect returns the Kafka configuration, starting the embedded broker
 // when no brokers are given. The returned stop function closes it. With
 // TLS or SASL it checks that the brokers accept the connection, so that a
@@ -197,12 +209,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, common.logFormat, common.logLevel)
-	if err != nil {
-		return err
-	}
-	routeSaramaLogs(log)
-	kc, stopBroker, err := common.connect(ctx, log)
+	log, kc, stopBroker, err := common.start(ctx, stderr)
 	if err != nil {
 		return err
 	}

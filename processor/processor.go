@@ -292,10 +292,10 @@ type verdict struct {
 	// fail stops the processor without deciding the record, which is
 	// then folded again by the rebuilt processor: the error is not the
 	// record's (the keys topic could not be read).
-	fail error
-	event      Event
-	decision   Decision
-	next       Customer
+	fail     error
+	event    Event
+	decision Decision
+	next     Customer
 	// shred lists the data keys the decision erases, when it erases.
 	shred []string
 }

@@ -86,7 +86,7 @@ type deadLetters struct {
 	kafka  kafka.Config
 	topic  string
 	events string
-	log   *slog.Logger
+	log    *slog.Logger
 	// busy lets one read run at a time, so that a reloading crowd cannot
 	// open a Kafka connection each.
 	busy chan struct{}
