@@ -42,6 +42,7 @@ type benchFlags struct {
 	ksHeapMiB    int
 	rounds       int
 	bufferMiB    int
+	erasure      string
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags, error) {
@@ -73,6 +74,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.ksBuildDir, "kstreams-build-dir", def.KStreamsBuildDir, "where the Kafka Streams baseline is built (kstreams/) and Maven caches its dependencies (m2/)")
 	fs.intVar(&f.ksHeapMiB, "kstreams-heap-mib", def.KStreamsHeapMiB, "the Kafka Streams JVM's -Xmx, in MiB")
 	fs.intVar(&f.bufferMiB, "storage-buffer-mib", 0, "as serve's --storage-buffer-mib for the in-process service; 0 is serve's default")
+	fs.stringVar(&f.erasure, "erasure", "off", "on runs the service with erasure on, as serve does by default: the events' personal fields sealed before they are produced (untimed), opened by lookups, sealed by writes; off keeps them in plaintext")
 	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -91,6 +93,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	cfg.Seed, cfg.KeepTopics, cfg.ProcessorStorage = int64(f.seed), f.keepTopics, f.storage
 	cfg.StorageBuffer = f.bufferMiB << 20
 	cfg.KStreams, cfg.KStreamsBuildDir, cfg.KStreamsHeapMiB, cfg.Rounds = f.kstreams, f.ksBuildDir, f.ksHeapMiB, f.rounds
+	switch f.erasure {
+	case "on", "off":
+		cfg.Erasure = f.erasure == "on"
+	default:
+		return cfg, f, fmt.Errorf("%w: --erasure %q must be on or off", errUsage, f.erasure)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, f, fmt.Errorf("%w: %w", errUsage, err)
 	}

@@ -157,7 +157,7 @@ func (c *comparison) foldEventfold(ctx context.Context, round int, events float6
 		return Throughput{}, fmt.Errorf("failed to create round %d's dir: %w", round, err)
 	}
 	defer os.RemoveAll(dir)
-	svc, err := newService(ctx, c.cl.kc, topics, dir, c.cfg.ProcessorStorage, c.cfg.StorageBuffer, http.NotFoundHandler(), c.cfg.Logger)
+	svc, err := newService(ctx, c.cl.kc, topics, dir, c.cfg.ProcessorStorage, c.cfg.StorageBuffer, c.cfg.keks, http.NotFoundHandler(), c.cfg.Logger)
 	if err != nil {
 		return Throughput{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 	assembly "github.com/eventfold/eventfold/internal/service"
 )
 
@@ -90,6 +91,13 @@ type Config struct {
 	KStreamsBuildDir string
 	KStreamsHeapMiB  int
 	Rounds           int
+	// Erasure runs the service with erasure on, as serve runs by default:
+	// a KEK made for the run, the events' personal fields sealed with
+	// each customer's data key before they are produced (as eventfold
+	// produce does; the sealing is not timed), lookups opening them and
+	// writes sealing them. Off, everything is plaintext.
+	Erasure bool
+	keks    *keys.KEKs // the run's KEK when Erasure is on, made by Run
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Events is a deterministic, realistic stream of customer events, held in
@@ -130,4 +133,40 @@ func (e *Events) add(c int, last *[]int32) {
 	(*last)[c] = int32(len(e.ends))
 	e.customer = append(e.customer, int32(c))
 	e.ends = append(e.ends, len(e.arena))
+}
+
+// Map returns the events with each value replaced by fn's answer, in the
+// same order and for the same customers. fn runs on workers goroutines at
+// once; the first error it returns ends the mapping.
+func (e *Events) Map(ctx context.Context, workers int, fn func(ctx context.Context, key string, value []byte) ([]byte, error)) (*Events, error) {
+	values := make([][]byte, e.Len())
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	const chunk = 1024
+	for from := 0; from < e.Len(); from += chunk {
+		g.Go(func() error {
+			for i := from; i < min(from+chunk, e.Len()); i++ {
+				key, value := e.At(i)
+				v, err := fn(ctx, key, value)
+				if err != nil {
+					return err
+				}
+				values[i] = v
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, v := range values {
+		size += len(v)
+	}
+	m := &Events{Customers: e.Customers, customer: e.customer, ends: make([]int, 0, e.Len()), arena: make([]byte, 0, size)}
+	for _, v := range values {
+		m.arena = append(m.arena, v...)
+		m.ends = append(m.ends, len(m.arena))
+	}
+	return m, nil
 }

@@ -15,6 +15,9 @@ type Report struct {
 	Machine Machine    `json:"machine"`
 	Broker  BrokerInfo `json:"broker"`
 	Setup   Setup      `json:"setup"`
+	// SealSeconds is how long sealing the events took before they were
+	// produced, with erasure on: the writers' cost, not the fold's.
+	SealSeconds float64 `json:"seal_seconds,omitempty"`
 
 	Fold    *FoldResult    `json:"fold,omitempty"`
 	Recover *RecoverResult `json:"recover,omitempty"`
@@ -60,8 +63,10 @@ type Setup struct {
 	Seed            int64    `json:"seed"`
 	// ProcessorStorage is where the processor keeps its table copy.
 	ProcessorStorage string `json:"processor_storage"`
-	EventsTopic      string `json:"events_topic"`
-	Group            string `json:"group"`
+	// Erasure says whether personal data was sealed (Config.Erasure).
+	Erasure     bool   `json:"erasure"`
+	EventsTopic string `json:"events_topic"`
+	Group       string `json:"group"`
 }
 
 // Verdicts of a target.

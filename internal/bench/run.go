@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 )
 
 // Run measures the configured scenarios and returns the report. It fails
@@ -45,7 +46,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Broker: BrokerInfo{Kind: cl.kind, Label: cl.label, Brokers: cl.kc.Brokers},
 		Setup: Setup{Events: cfg.Events, Customers: cfg.Customers, Partitions: cfg.Partitions, Clients: cfg.Clients, Writers: cfg.Writers,
 			DurationSeconds: cfg.Duration.Seconds(), Scenarios: cfg.Scenarios, Seed: cfg.Seed, EventsTopic: topics.Events, Group: topics.Group,
-			ProcessorStorage: cfg.ProcessorStorage},
+			ProcessorStorage: cfg.ProcessorStorage, Erasure: cfg.Erasure},
 	}
 	progress("setting up topics", "broker", cl.label, "events_topic", topics.Events, "group", topics.Group)
 	if _, err := kafka.Setup(ctx, cl.kc, topics); err != nil {
@@ -55,13 +56,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := cl.deleteTopics(ctx, topics.Events, topics.Table(), topics.DeadLetter(), topics.Events+".bench-publish"); err != nil {
+			if err := cl.deleteTopics(ctx, topics.Events, topics.Table(), topics.DeadLetter(), topics.Keys(), topics.Events+".bench-publish"); err != nil {
 				cfg.Progress.Warn("failed to delete the run's topics", "error", err)
 			}
 		}()
 	}
+	if cfg.Erasure {
+		if cfg.keks, err = runKEKs(); err != nil {
+			return nil, err
+		}
+	}
 	fixed := &fixedRoute{}
-	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, cfg.StorageBuffer, fixed, cfg.Logger)
+	svc, err := newService(ctx, cl.kc, topics, cl.tmp, cfg.ProcessorStorage, cfg.StorageBuffer, cfg.keks, fixed, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +132,15 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 	progress("generating events", "events", cfg.Events, "customers", cfg.Customers)
 	events := GenerateEvents(cfg.Seed, cfg.Customers, cfg.Events)
 	ids := events.Customers
+	if cfg.Erasure {
+		progress("sealing the events' personal data", "customers", cfg.Customers)
+		sealStart := time.Now()
+		var err error
+		if events, err = svc.sealEvents(ctx, events); err != nil {
+			return err
+		}
+		r.SealSeconds = time.Since(sealStart).Seconds()
+	}
 	fold, err := runFold(ctx, cl, svc, events, cfg.ProcessorStorage, cfg.FoldProfile, progress)
 	if err != nil {
 		return err
@@ -198,4 +213,18 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 		r.Write.Usage = end()
 	}
 	return nil
+}
+
+// runKEKs makes a KEK for one run, held in memory only: the run's keys
+// topic is deleted with its other topics.
+func runKEKs() (*keys.KEKs, error) {
+	line, err := keys.NewKEKLine("bench")
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the run's KEK: %w", err)
+	}
+	keks, err := keys.ParseKEKs([]byte(line))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the run's KEK: %w", err)
+	}
+	return keks, nil
 }

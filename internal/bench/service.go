@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/keys"
 	assembly "github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
@@ -40,10 +41,11 @@ type service struct {
 // newService assembles the service on the run's topics, with its data
 // under dir: the processor's copy in leveldb or in memory (storage), the
 // view's in leveldb, as serve keeps them.
-func newService(ctx context.Context, kc kafka.Config, topics kafka.Topics, dir, storage string, buffer int, fixed http.Handler, log *slog.Logger) (*service, error) {
+// keks turn erasure on, as serve's --kek-file does; nil runs it off.
+func newService(ctx context.Context, kc kafka.Config, topics kafka.Topics, dir, storage string, buffer int, keks *keys.KEKs, fixed http.Handler, log *slog.Logger) (*service, error) {
 	cfg := web.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	app, err := assembly.New(ctx, assembly.Config{Kafka: kc, Topics: topics, DataDir: dir, ProcessorInMemory: storage == StorageMemory, StorageBuffer: buffer,
+	app, err := assembly.New(ctx, assembly.Config{Kafka: kc, Topics: topics, DataDir: dir, ProcessorInMemory: storage == StorageMemory, StorageBuffer: buffer, KEKs: keks,
 		RestartBackoff: 200 * time.Millisecond, Web: cfg, Logger: log,
 		ExtraPages: []web.Page{{Pattern: fixedPath, Handler: fixed, Access: web.Open}}})
 	if err != nil {
@@ -132,4 +134,22 @@ func (s *service) counters() (decided, tableWrites float64, outcomes map[string]
 		}
 	}
 	return outcomes["accepted"] + outcomes["rejected"] + outcomes["duplicate"], tableWrites, outcomes, nil
+}
+
+// sealEvents seals the personal fields of the events with the service's
+// keyring, as eventfold produce does with --erasure on, creating each
+// customer's data key on its first event. Malformed events stay as they
+// are: they are the run's dead letters either way.
+func (s *service) sealEvents(ctx context.Context, events *Events) (*Events, error) {
+	kr := s.app.Keyring
+	return events.Map(ctx, 64, func(ctx context.Context, key string, value []byte) ([]byte, error) {
+		sealed, err := kr.Seal(ctx, key, value)
+		if errors.Is(err, processor.ErrMalformed) {
+			return value, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to seal the event of %s: %w", key, err)
+		}
+		return sealed, nil
+	})
 }

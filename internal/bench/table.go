@@ -20,6 +20,11 @@ func (r *Report) Print(out io.Writer) error {
 	s := r.Setup
 	p("data:\t%s events over %s customers, %d partitions; topic %s, group %s; processor storage %s", count(float64(s.Events)), count(float64(s.Customers)),
 		s.Partitions, s.EventsTopic, s.Group, s.ProcessorStorage)
+	if s.Erasure {
+		p("erasure:\ton: personal fields sealed per customer (sealing the events took %.1f s before they were produced)", r.SealSeconds)
+	} else {
+		p("erasure:\toff: personal fields in plaintext")
+	}
 	if r.Broker.Kind == BrokerEmbedded {
 		p("note:\tthe broker runs in the bench process: its RSS and CPU count in every figure of this process")
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -65,7 +66,22 @@ type Keyring struct {
 	firstBad error                // the first record that did not unwrap
 	bad      int
 
-	createMu sync.Mutex
+	// creating serializes the creation of a customer's first key, by a
+	// stripe of customers: writers of one customer must agree on one key,
+	// while writers of different customers (a bulk load, many new
+	// registrations) publish theirs concurrently instead of one Kafka
+	// round trip after another.
+	creating [createStripes]sync.Mutex
+}
+
+// createStripes is the number of locks key creation is spread over.
+const createStripes = 256
+
+// creationLock returns the lock of customer's stripe.
+func (k *Keyring) creationLock(customer string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(customer)) // a hash never fails to write
+	return &k.creating[h.Sum32()%createStripes]
 }
 
 // New connects a keyring; Start reads the keys topic.
@@ -394,11 +410,13 @@ func openWith(raw, blob, aad []byte) ([]byte, error) {
 }
 
 // keyFor returns a key of the customer for a writer, creating and
-// publishing one if it has none. Creation is serialized in the process;
-// writers of two processes may both create one, and both keys are kept.
+// publishing one if it has none. Creation is serialized per customer in
+// the process; writers of two processes may both create one, and both
+// keys are kept.
 func (k *Keyring) keyFor(ctx context.Context, customer string) (dataKey, error) {
-	k.createMu.Lock()
-	defer k.createMu.Unlock()
+	lock := k.creationLock(customer)
+	lock.Lock()
+	defer lock.Unlock()
 	k.mu.Lock()
 	have, erased := k.keys[customer], k.erased[customer]
 	k.mu.Unlock()
