@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -77,10 +75,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.erasure, "erasure", "off", "on runs the service with erasure on, as serve does by default: the events' personal fields sealed before they are produced (untimed), opened by lookups, sealed by writes; off keeps them in plaintext")
 	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return def, f, err
-		}
-		return def, f, fmt.Errorf("%w: %w", errUsage, err)
+		return def, f, err
 	}
 	cfg := def
 	var err error

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -85,14 +86,16 @@ func (fs *flagSet) secretVar(p *string, name, usage string) {
 
 // parse parses args and reports bad environment values too.
 func (fs *flagSet) parse(args []string) error {
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return err
-	}
-	if len(fs.errs) > 0 {
-		return fs.errs[0]
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	case err != nil:
+		return fmt.Errorf("%w: %w", errUsage, err)
+	case len(fs.errs) > 0:
+		return fmt.Errorf("%w: %w", errUsage, fs.errs[0])
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected arguments: %s", errUsage, strings.Join(fs.Args(), " "))
 	}
 	return nil
 }

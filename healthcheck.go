@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,10 +22,7 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.stringVar(&url, "url", defaultHealthURL(), "URL to probe (default: /healthz on the port of EVENTFOLD_HTTP_ADDR, else 8080)")
 	fs.durationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,10 +34,7 @@ func produce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.stringVar(&erasure, "erasure", "on", "on: seal personal data with the customer's data key before producing; off: produce it in plaintext")
 	security.register(fs)
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	mode, err := processor.ParseContentMode(contentMode)
 	if err != nil {

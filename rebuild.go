@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -28,10 +27,7 @@ func parseRebuildFlags(args []string, stderr io.Writer) (rebuildFlags, error) {
 	fs.durationVar(&f.interval, "progress-interval", 2*time.Second, "how often to report progress")
 	fs.durationVar(&f.timeout, "timeout", 0, "give up (exit 1) if not caught up within this long; 0 waits as long as it takes")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, fmt.Errorf("%w: %w", errUsage, err)
+		return f, err
 	}
 	if err := f.common.validate(); err != nil {
 		return f, err

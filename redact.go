@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -22,10 +21,7 @@ func runRedact(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	common.register(fs)
 	fs.stringVar(&to, "to", "", "the new events topic (missing or empty); its .dlq and .keys topics are created beside it")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	if err := common.validate(); err != nil {
 		return err

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -193,10 +191,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.intVar(&limits.MaxHistoryReads, "max-history-reads", defaults.MaxHistoryReads, "history and time-travel reads (events pages, ?version=, ?at=) allowed at a time in all")
 	fs.intVar(&limits.MaxHistoryReadsPerClient, "max-history-reads-per-client", defaults.MaxHistoryReadsPerClient, "history and time-travel reads allowed at a time per client IP; 0 = no per-client bound")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	if err := common.validate(); err != nil {
 		return err
