@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/eventfold/eventfold/internal/restart"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/views"
 )
@@ -157,12 +158,5 @@ func (s *Server) coalesce(ctx context.Context) bool {
 	if s.cfg.WatchCoalesce <= 0 {
 		return true
 	}
-	t := time.NewTimer(s.cfg.WatchCoalesce)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return restart.Sleep(ctx, s.cfg.WatchCoalesce)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/eventfold/eventfold/internal/restart"
 )
 
 // TLSConfig says how to reach the brokers over TLS.
@@ -220,7 +222,7 @@ func CheckConnection(ctx context.Context, cfg Config) error {
 		if err = checkBrokers(ctx, cfg); err == nil {
 			return nil
 		}
-		if !errors.Is(err, ErrBrokerUnreachable) || attempt >= retry.Max || !sleep(ctx, retry.Backoff) {
+		if !errors.Is(err, ErrBrokerUnreachable) || attempt >= retry.Max || !restart.Sleep(ctx, retry.Backoff) {
 			break
 		}
 	}
@@ -337,17 +339,6 @@ func onBroker(ctx context.Context, sc *sarama.Config, addr string, request func(
 		return r.opened, r.err
 	case <-ctx.Done():
 		return false, ctx.Err()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -17,12 +17,21 @@ func Loop(ctx context.Context, backoff time.Duration, run func(context.Context) 
 			return nil
 		}
 		failed(err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !Sleep(ctx, backoff) {
 			return nil
-		case <-t.C:
 		}
+	}
+}
+
+// Sleep waits for d, or less when ctx ends first, and reports whether the
+// whole wait passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
