@@ -42,6 +42,7 @@ type benchFlags struct {
 	ksHeapMiB    int
 	rounds       int
 	bufferMiB    int
+	goka         bool
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags, error) {
@@ -73,7 +74,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.ksBuildDir, "kstreams-build-dir", def.KStreamsBuildDir, "where the Kafka Streams baseline is built (kstreams/) and Maven caches its dependencies (m2/)")
 	fs.intVar(&f.ksHeapMiB, "kstreams-heap-mib", def.KStreamsHeapMiB, "the Kafka Streams JVM's -Xmx, in MiB")
 	fs.intVar(&f.bufferMiB, "storage-buffer-mib", 0, "as serve's --storage-buffer-mib for the in-process service; 0 is serve's default")
-	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
+	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and each baseline (bare goka, Kafka Streams) fold the topic, the order rotating")
+	fs.boolVar(&f.goka, "goka", def.BareGoka, "run a bare goka fold of the same events (goka defaults, encoding/json, no validation) beside eventfold's")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return def, f, err
@@ -91,6 +93,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	cfg.Seed, cfg.KeepTopics, cfg.ProcessorStorage = int64(f.seed), f.keepTopics, f.storage
 	cfg.StorageBuffer = f.bufferMiB << 20
 	cfg.KStreams, cfg.KStreamsBuildDir, cfg.KStreamsHeapMiB, cfg.Rounds = f.kstreams, f.ksBuildDir, f.ksHeapMiB, f.rounds
+	cfg.BareGoka = f.goka
 	if err := cfg.Validate(); err != nil {
 		return cfg, f, fmt.Errorf("%w: %w", errUsage, err)
 	}
