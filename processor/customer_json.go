@@ -24,7 +24,7 @@ type customerFallback Customer
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *Customer) UnmarshalJSON(data []byte) error {
 	var fast Customer
-	p := newStateParser(data)
+	p := stateParser{data: data}
 	if err := p.customer(&fast); err == nil {
 		p.ws()
 		if p.pos == len(p.data) {
@@ -44,11 +44,6 @@ var errUnexpected = errors.New("unexpected JSON for the fast path")
 
 type stateParser struct {
 	data []byte
-	// text is data as one string, copied once: the plain strings of the
-	// state are substrings of it, which saves an allocation for each of
-	// them (about fifty for a state with a full ring of decisions). They
-	// keep the whole value alive, which is no larger than the state.
-	text string
 	pos  int
 }
 
@@ -124,18 +119,6 @@ func (p *stateParser) rawString() ([]byte, error) {
 	return nil, errUnexpected
 }
 
-func newStateParser(data []byte) stateParser { return stateParser{data: data, text: string(data)} }
-
-// rawText is rawString as a substring of text.
-func (p *stateParser) rawText() (string, error) {
-	b, err := p.rawString()
-	if err != nil {
-		return "", err
-	}
-	end := p.pos - 1 // the closing quote
-	return p.text[end-len(b) : end], nil
-}
-
 func (p *stateParser) str() (string, error) {
 	switch p.peek() {
 	case 'n':
@@ -159,7 +142,7 @@ func (p *stateParser) str() (string, error) {
 			// encoding/json replaces invalid UTF-8 with U+FFFD: leave
 			// that, like escapes, to it.
 			if !escaped && (!nonASCII || utf8.Valid(raw)) {
-				return p.text[start+1 : p.pos-1], nil
+				return string(raw), nil
 			}
 			// Rare: escapes or non-ASCII text. encoding/json decodes.
 			var s string
@@ -219,7 +202,7 @@ func (p *stateParser) int() (int64, error) {
 	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
 		p.pos++
 	}
-	v, err := strconv.ParseInt(p.text[start:p.pos], 10, 64)
+	v, err := strconv.ParseInt(string(p.data[start:p.pos]), 10, 64)
 	if err != nil {
 		return 0, errUnexpected
 	}
@@ -227,11 +210,11 @@ func (p *stateParser) int() (int64, error) {
 }
 
 func (p *stateParser) time() (time.Time, error) {
-	b, err := p.rawText()
+	b, err := p.rawString()
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, err := time.Parse(time.RFC3339Nano, b)
+	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
 		return time.Time{}, errUnexpected
 	}
@@ -294,11 +277,11 @@ func (p *stateParser) strings(out *[]string) error {
 		return nil
 	}
 	for {
-		s, err := p.rawText()
+		s, err := p.rawString()
 		if err != nil {
 			return err
 		}
-		*out = append(*out, s)
+		*out = append(*out, string(s))
 		if p.consume(',') {
 			continue
 		}

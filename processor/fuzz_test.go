@@ -54,7 +54,7 @@ func FuzzCustomerJSON(f *testing.F) {
 	f.Add([]byte(`{"version":1e3}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast Customer
-		p := newStateParser(data)
+		p := stateParser{data: data}
 		if p.customer(&fast) != nil {
 			return
 		}
