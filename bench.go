@@ -41,6 +41,7 @@ type benchFlags struct {
 	rounds       int
 	bufferMiB    int
 	erasure      string
+	goka         bool
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags, error) {
@@ -73,7 +74,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.intVar(&f.ksHeapMiB, "kstreams-heap-mib", def.KStreamsHeapMiB, "the Kafka Streams JVM's -Xmx, in MiB")
 	fs.intVar(&f.bufferMiB, "storage-buffer-mib", 0, "as serve's --storage-buffer-mib for the in-process service; 0 is serve's default")
 	fs.stringVar(&f.erasure, "erasure", "off", "on runs the service with erasure on, as serve does by default: the events' personal fields sealed before they are produced (untimed), opened by lookups, sealed by writes; off keeps them in plaintext")
-	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
+	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and each baseline (bare goka, Kafka Streams) fold the topic, the order rotating")
+	fs.boolVar(&f.goka, "goka", def.BareGoka, "run a bare goka fold of the same events (goka defaults, encoding/json, no validation) beside eventfold's")
 	if err := fs.parse(args); err != nil {
 		return def, f, err
 	}
@@ -94,6 +96,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	default:
 		return cfg, f, fmt.Errorf("%w: --erasure %q must be on or off", errUsage, f.erasure)
 	}
+	cfg.BareGoka = f.goka
 	if err := cfg.Validate(); err != nil {
 		return cfg, f, fmt.Errorf("%w: %w", errUsage, err)
 	}

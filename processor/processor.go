@@ -34,6 +34,11 @@ const (
 	HeaderTruncated = "eventfold.truncated_from"
 )
 
+// tableFlushBytes is how many bytes of table writes the producer batches
+// before it sends them; sarama's request limit (MaxRequestSize, 100 MiB)
+// and the broker's record batch limit (1 MiB) are far above it.
+const tableFlushBytes = 512 << 10
+
 // maxDeadLetterRecord keeps a dead-letter record under the producer's and
 // the broker's default 1 MiB limits. A value that would not fit beside its
 // headers is truncated and its original size recorded: a failed emit would
@@ -461,5 +466,9 @@ func (p *Processor) tableProducerConfig() *sarama.Config {
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Retry.Max = 600
 	sc.Producer.Retry.Backoff = 100 * time.Millisecond
+	// With one request in flight, every request waits for the one before
+	// it: batches of 512 KiB instead of 64 KiB send a fold's states (a few
+	// KB each) in an eighth of the requests.
+	sc.Producer.Flush.Bytes = tableFlushBytes
 	return sc
 }

@@ -23,7 +23,7 @@ for ((r = 1; r <= rounds; r++)); do
 	((r % 2 == 0)) && order=(on off)
 	for mode in "${order[@]}"; do
 		echo "bench-erasure: round $r, erasure $mode" >&2
-		"$bin" bench --erasure "$mode" --kstreams=false --scenarios fold,lookup,write \
+		"$bin" bench --erasure "$mode" --kstreams=false --goka=false --scenarios fold,lookup,write \
 			--out "$out/$r-$mode.json" "$@" >"$out/$r-$mode.txt" 2>"$out/$r-$mode.log"
 	done
 done

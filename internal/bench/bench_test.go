@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,8 @@ func TestRunEveryScenario(t *testing.T) {
 	cfg.ServeBinary = buildEventfold(t)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	cfg.Progress = cfg.Logger
-	cfg.KStreams = true // asked for, and skipped on the embedded broker
+	cfg.KStreams = true  // asked for, and skipped on the embedded broker
+	cfg.BareGoka = false // TestBareGokaFoldBesideEventfold runs it
 	var profile bytes.Buffer
 	cfg.FoldProfile = &profile
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -201,6 +203,65 @@ func TestRunBesideKafkaStreams(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestBareGokaFoldBesideEventfold runs the bare goka fold beside
+// eventfold on the embedded broker: the rounds must rotate, each fold
+// must see every event, and the bare fold must hold, for every customer,
+// the state its events make.
+func TestBareGokaFoldBesideEventfold(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events, cfg.Customers = 2000, 200
+	cfg.Scenarios = []string{ScenarioFold}
+	cfg.KStreams, cfg.BareGoka, cfg.Rounds = false, true, 2
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	cfg.Progress = cfg.Logger
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("bench failed: %v", err)
+	}
+	g := r.Goka
+	if g == nil {
+		t.Fatal("no bare goka result")
+	}
+	if len(g.Rounds) != 2 || g.Rounds[0].First != "eventfold" || g.Rounds[1].First != "goka" {
+		t.Errorf("rounds %+v, want 2 with the order alternating", g.Rounds)
+	}
+	for i, fr := range g.Rounds {
+		if fr.Goka.Records != 2000 || fr.Eventfold.Records != 2000 || !(fr.Goka.PerSec > 0) || !(fr.Eventfold.PerSec > 0) {
+			t.Errorf("round %d: eventfold %+v, bare goka %+v; want 2,000 events folded by each", i, fr.Eventfold, fr.Goka)
+		}
+	}
+	if g.StateCheck.Customers != 200 || g.StateCheck.Mismatches != 0 {
+		t.Errorf("state check %+v, want 200 customers, none differing", g.StateCheck)
+	}
+	if !(g.FoldRatio > 0) || !slices.ContainsFunc(r.Targets, func(tg Target) bool { return tg.Name == "fold ≥ 1.0x bare goka" }) {
+		t.Errorf("ratio %v, targets %+v; want a ratio and its target", g.FoldRatio, r.Targets)
+	}
+}
+
+// TestCheckBareStatesFindsADifferentState makes sure the bare fold's
+// state check can fail: a state that misses one event is counted.
+func TestCheckBareStatesFindsADifferentState(t *testing.T) {
+	events := GenerateEvents(1, 20, 400)
+	want := map[string]bareCustomer{}
+	for i := range events.Len() {
+		key, value := events.At(i)
+		want[key], _ = bareFold(want[key], value)
+	}
+	read := func(key string) (bareCustomer, error) { return want[key], nil }
+	if check, diffs, err := checkBareStates(events, read); err != nil || check.Customers != 20 || check.Mismatches != 0 {
+		t.Fatalf("the fold's own states: %+v %v %v, want 20 customers, none differing", check, diffs, err)
+	}
+	lost := events.Customers[3]
+	c := want[lost]
+	c.Version--
+	want[lost] = c
+	if check, diffs, err := checkBareStates(events, read); err != nil || check.Mismatches != 1 || len(diffs) != 1 || !strings.Contains(diffs[0], lost) {
+		t.Errorf("one state a version behind: %+v %v %v, want it counted", check, diffs, err)
 	}
 }
 

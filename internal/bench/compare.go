@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -141,79 +140,6 @@ func (c *comparison) foldKStreams(ctx context.Context, round int, events int64) 
 		return Throughput{}, err
 	}
 	return throughput(p.Records, 0, time.Duration(max(p.ElapsedNs, int64(time.Millisecond)))), nil
-}
-
-// foldEventfold folds the events topic with a fresh eventfold service of
-// its own group, as the fold scenario does, and stops it.
-func (c *comparison) foldEventfold(ctx context.Context, round int, events float64) (Throughput, error) {
-	topics := c.base
-	topics.Group = c.base.Group + "-r" + strconv.Itoa(round)
-	c.topics = append(c.topics, topics.Table())
-	if _, err := kafka.Setup(ctx, c.cl.kc, topics); err != nil {
-		return Throughput{}, fmt.Errorf("failed to set up round %d's topics: %w", round, err)
-	}
-	dir := filepath.Join(c.cl.tmp, "round-"+strconv.Itoa(round))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Throughput{}, fmt.Errorf("failed to create round %d's dir: %w", round, err)
-	}
-	defer os.RemoveAll(dir)
-	svc, err := newService(ctx, c.cl.kc, topics, dir, c.cfg.ProcessorStorage, c.cfg.StorageBuffer, c.cfg.keks, http.NotFoundHandler(), c.cfg.Logger)
-	if err != nil {
-		return Throughput{}, err
-	}
-	svc.startProcessor()
-	first, last, _, _, err := awaitFold(ctx, c.cl, svc, events)
-	if serr := svc.stop(); err == nil && serr != nil {
-		err = fmt.Errorf("round %d's service failed: %w", round, serr)
-	}
-	if err != nil {
-		return Throughput{}, err
-	}
-	return throughput(int64(events), 0, last.Sub(first)), nil
-}
-
-// folds runs the rounds. Round 0's eventfold fold is the fold scenario's,
-// measured before; its Kafka Streams application is the one restored
-// later.
-func (c *comparison) folds(ctx context.Context, first Throughput, events int64, progress func(string, ...any)) error {
-	for round := range c.cfg.Rounds {
-		fr := FoldRound{First: "eventfold"}
-		if round%2 == 1 {
-			fr.First = "kstreams"
-		}
-		var err error
-		ef := func() error {
-			if round == 0 {
-				fr.Eventfold = first
-				return nil
-			}
-			progress("folding with eventfold", "round", round)
-			fr.Eventfold, err = c.foldEventfold(ctx, round, float64(events))
-			return err
-		}
-		ks := func() error {
-			progress("folding with Kafka Streams", "round", round, "threads", c.app.threads)
-			fr.KStreams, err = c.foldKStreams(ctx, round, events)
-			return err
-		}
-		order := []func() error{ef, ks}
-		if fr.First == "kstreams" {
-			order = []func() error{ks, ef}
-		}
-		for _, f := range order {
-			if err := f(); err != nil {
-				return err
-			}
-		}
-		c.r.Rounds = append(c.r.Rounds, fr)
-	}
-	var efs, kss []float64
-	for _, fr := range c.r.Rounds {
-		efs, kss = append(efs, fr.Eventfold.PerSec), append(kss, fr.KStreams.PerSec)
-	}
-	c.r.FoldEventfold, c.r.FoldKStreams = medianOf(efs), medianOf(kss)
-	c.r.FoldRatio = c.r.FoldEventfold / c.r.FoldKStreams
-	return nil
 }
 
 func medianOf(v []float64) float64 {

@@ -98,6 +98,9 @@ type Config struct {
 	// writes sealing them. Off, everything is plaintext.
 	Erasure bool
 	keks    *keys.KEKs // the run's KEK when Erasure is on, made by Run
+	// BareGoka runs the bare goka fold (gokafold.go) beside eventfold's,
+	// in the same rounds as Kafka Streams.
+	BareGoka bool
 	// Logger receives the service's logs; Progress says what the bench
 	// is doing.
 	Logger   *slog.Logger
@@ -120,6 +123,7 @@ func DefaultConfig() Config {
 		KStreamsBuildDir: ".build",
 		KStreamsHeapMiB:  256,
 		Rounds:           3,
+		BareGoka:         true,
 	}
 }
 
@@ -140,6 +144,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("duration %s must be positive", c.Duration)
 	case len(c.Scenarios) == 0:
 		return errors.New("no scenarios")
+	case c.BareGoka && c.Rounds < 1:
+		return fmt.Errorf("the bare goka fold needs rounds ≥ 1 (%d)", c.Rounds)
 	case c.KStreams && (c.Rounds < 1 || c.KStreamsHeapMiB < 16 || c.KStreamsBuildDir == ""):
 		return fmt.Errorf("the Kafka Streams baseline needs rounds ≥ 1 (%d), a heap of at least 16 MiB (%d) and a build dir", c.Rounds, c.KStreamsHeapMiB)
 	case c.ProcessorStorage != StorageLevelDB && c.ProcessorStorage != StorageMemory:

@@ -123,6 +123,17 @@ func runFold(ctx context.Context, cl *cluster, svc *service, events *Events, sto
 // was seen first) and when the last table write was seen in Kafka, and
 // the CPU time of the process and of the machine in between.
 func awaitFold(ctx context.Context, cl *cluster, svc *service, want float64) (first, last time.Time, cpu, busy time.Duration, err error) {
+	progress := func() (float64, float64, error) {
+		decided, writes, _, err := svc.counters()
+		return decided, writes, err
+	}
+	return awaitProgress(ctx, cl, svc.topics.Table(), want, progress, svc.proc().Ready)
+}
+
+// awaitProgress polls a fold's progress (records decided, table writes
+// issued) until want records are decided, then the table topic until it
+// holds every write; awaitFold says what it returns.
+func awaitProgress(ctx context.Context, cl *cluster, table string, want float64, progress func() (decided, writes float64, err error), ready func() bool) (first, last time.Time, cpu, busy time.Duration, err error) {
 	t := time.NewTicker(foldPoll)
 	defer t.Stop()
 	var decided, writes float64
@@ -133,15 +144,15 @@ func awaitFold(ctx context.Context, cl *cluster, svc *service, want float64) (fi
 			return first, last, 0, 0, fmt.Errorf("failed to fold %.0f events, %.0f decided: %w", want, decided, ctx.Err())
 		case <-t.C:
 		}
-		if decided, writes, _, err = svc.counters(); err != nil {
+		if decided, writes, err = progress(); err != nil {
 			return first, last, 0, 0, err
 		}
-		if first.IsZero() && (decided > 0 || svc.proc().Ready()) {
+		if first.IsZero() && (decided > 0 || ready()) {
 			first, cpuAtFirst, busyAtFirst = time.Now(), cpuTime(), machineBusy()
 		}
 	}
 	for {
-		_, inTable, err := cl.endOffsets(ctx, svc.topics.Table())
+		_, inTable, err := cl.endOffsets(ctx, table)
 		if err != nil {
 			return first, last, 0, 0, err
 		}

@@ -26,6 +26,9 @@ type Report struct {
 	// KStreams is the Kafka Streams baseline beside eventfold; nil when
 	// it did not run.
 	KStreams *KStreamsResult `json:"kstreams,omitempty"`
+	// Goka is the bare goka fold beside eventfold's; nil when it did not
+	// run.
+	Goka *GokaResult `json:"goka,omitempty"`
 	// KStreamsSkipped says why the Kafka Streams baseline was asked for
 	// and did not run.
 	KStreamsSkipped string `json:"kstreams_skipped,omitempty"`
@@ -120,6 +123,10 @@ func (r *Report) judge() {
 	}
 	if w := r.Write; w != nil {
 		add("write p99 < 50 ms at 16 writers", w.Service.P99ms, fmt.Sprintf("%.2f ms", w.Service.P99ms), w.Service.P99ms < 50, atLoad(w.Writers, 16, "writers"))
+	}
+	if g := r.Goka; g != nil {
+		add("fold ≥ 1.0x bare goka", g.FoldRatio, fmt.Sprintf("%.2fx", g.FoldRatio), g.FoldRatio >= 1,
+			fmt.Sprintf("medians of %d rotated rounds: %s vs %s events/s", len(g.Rounds), count(g.FoldEventfold), count(g.FoldGoka)))
 	}
 	if k := r.KStreams; k != nil {
 		add("fold ≥ 1.2x Kafka Streams", k.FoldRatio, fmt.Sprintf("%.2fx", k.FoldRatio), k.FoldRatio >= 1.2,

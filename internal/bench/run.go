@@ -52,11 +52,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := kafka.Setup(ctx, cl.kc, topics); err != nil {
 		return nil, fmt.Errorf("failed to set up topics: %w", err)
 	}
+	rounds := &foldRounds{cfg: cfg, cl: cl, base: topics, progress: progress}
 	if cl.kind == BrokerExternal && !cfg.KeepTopics {
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := cl.deleteTopics(ctx, topics.Events, topics.Table(), topics.DeadLetter(), topics.Keys(), topics.Events+".bench-publish"); err != nil {
+			all := append([]string{topics.Events, topics.Table(), topics.DeadLetter(), topics.Keys(), topics.Events + ".bench-publish"}, rounds.topics...)
+			if err := cl.deleteTopics(ctx, all...); err != nil {
 				cfg.Progress.Warn("failed to delete the run's topics", "error", err)
 			}
 		}()
@@ -91,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer cmp.close()
 		r.KStreams = cmp.r
 	}
-	if err := r.measure(ctx, cfg, cl, svc, fixed, mem, progress, cmp); err != nil {
+	if err := r.measure(ctx, cfg, cl, svc, fixed, mem, progress, cmp, rounds); err != nil {
 		return nil, err
 	}
 	stopped = true
@@ -127,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // measure runs the scenarios on the in-process service: the fold always,
 // since the others need its table, then the rest as configured.
-func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, fixed *fixedRoute, mem *sampler, progress func(string, ...any), cmp *comparison) error {
+func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *service, fixed *fixedRoute, mem *sampler, progress func(string, ...any), cmp *comparison, rounds *foldRounds) error {
 	end := mem.window()
 	progress("generating events", "events", cfg.Events, "customers", cfg.Customers)
 	events := GenerateEvents(cfg.Seed, cfg.Customers, cfg.Events)
@@ -149,12 +151,11 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 	if cfg.runs(ScenarioFold) {
 		r.Fold = fold
 	}
-	if cmp != nil {
-		if err := cmp.folds(ctx, fold.Fold, int64(events.Len()), progress); err != nil {
-			return err
-		}
+	rounds.events = events
+	if err := rounds.run(ctx, r, fold.Fold, cmp); err != nil {
+		return err
 	}
-	events = nil // a million events are worth giving back before the next scenario
+	events, rounds.events = nil, nil // a million events are worth giving back before the next scenario
 	runtime.GC()
 
 	if cfg.runs(ScenarioRecover) {

@@ -70,6 +70,9 @@ func (r *Report) Print(out io.Writer) error {
 		printLatency(p, "  POST /customers/{id}/events, If-Match", wr.Service, "")
 		printUsage(p, wr.Usage)
 	}
+	if g := r.Goka; g != nil {
+		printGoka(p, g)
+	}
 	if k := r.KStreams; k != nil {
 		printKStreams(p, k)
 	}
@@ -129,6 +132,16 @@ func megabytes(b float64) string { return fmt.Sprintf("%.0f MB", b/1e6) }
 func gibibytes(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
 
 func seconds(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) + " s" }
+
+func printGoka(p func(string, ...any), g *GokaResult) {
+	p("")
+	p("eventfold and a bare goka fold, same topic\teventfold\tbare goka\teventfold / bare goka")
+	for i, fr := range g.Rounds {
+		p("  fold round %d (%s first), events/s\t%s\t%s\t%.2fx", i+1, fr.First, count(fr.Eventfold.PerSec), count(fr.Goka.PerSec), fr.Eventfold.PerSec/max(fr.Goka.PerSec, 1e-9))
+	}
+	p("  fold, median events/s\t%s\t%s\t%.2fx", count(g.FoldEventfold), count(g.FoldGoka), g.FoldRatio)
+	p("  state check of the bare fold\t%d customers compared, %d differ", g.StateCheck.Customers, g.StateCheck.Mismatches)
+}
 
 func printKStreams(p func(string, ...any), k *KStreamsResult) {
 	p("")
