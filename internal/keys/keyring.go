@@ -72,6 +72,8 @@ type Keyring struct {
 	// registrations) publish theirs concurrently instead of one Kafka
 	// round trip after another.
 	creating [createStripes]sync.Mutex
+
+	ciphers *aeadCache
 }
 
 // createStripes is the number of locks key creation is spread over.
@@ -117,7 +119,7 @@ func New(cfg Config) (*Keyring, error) {
 	}
 	return &Keyring{cfg: cfg, log: cfg.Logger.With("component", "keyring"), client: client, consumer: consumer,
 		publisher: publisher, keys: map[string][]dataKey{}, erased: map[string]bool{}, next: map[int32]int64{},
-		progress: make(chan struct{})}, nil
+		progress: make(chan struct{}), ciphers: newAEADCache()}, nil
 }
 
 // Start reads the keys topic to its end and goes on following it until
@@ -225,7 +227,7 @@ func (k *Keyring) apply(msg *sarama.ConsumerMessage) {
 	switch {
 	case !isKey && msg.Value != nil:
 		k.erased[customer] = true
-		delete(k.keys, customer)
+		k.dropAll(customer)
 	case !isKey:
 	case msg.Value == nil:
 		k.remove(customer, keyID)
@@ -252,10 +254,19 @@ func (k *Keyring) add(customer string, dk dataKey) {
 	k.keys[customer] = append(k.keys[customer], dk)
 }
 
+// dropAll forgets every key of customer, their ciphers included.
+func (k *Keyring) dropAll(customer string) {
+	for _, dk := range k.keys[customer] {
+		k.ciphers.forget(dk.raw)
+	}
+	delete(k.keys, customer)
+}
+
 func (k *Keyring) remove(customer, keyID string) {
 	have := k.keys[customer]
 	for i, dk := range have {
 		if dk.id == keyID {
+			k.ciphers.forget(dk.raw)
 			have = append(have[:i:i], have[i+1:]...)
 			break
 		}
@@ -366,7 +377,7 @@ func (k *Keyring) Erase(customer string) {
 	// The key bytes are dropped, not zeroed: a writer may be sealing
 	// with them at this moment, and a zeroed key would seal under a key
 	// anyone knows.
-	delete(k.keys, customer)
+	k.dropAll(customer)
 	k.erased[customer] = true
 }
 
@@ -391,7 +402,7 @@ func (k *Keyring) Verify(ctx context.Context, customer, field, sealed string) er
 	}
 	switch {
 	case found:
-		if _, err := openWith(raw, blob, processor.SealAAD(customer, field)); err != nil {
+		if _, err := k.openWith(raw, blob, processor.SealAAD(customer, field)); err != nil {
 			return fmt.Errorf("%w: key %s: %v", processor.ErrBadSeal, keyID, err)
 		}
 		return nil
@@ -401,8 +412,8 @@ func (k *Keyring) Verify(ctx context.Context, customer, field, sealed string) er
 	return fmt.Errorf("%w: key %s is not in the keys topic and the customer was not erased", processor.ErrKeyMissing, keyID)
 }
 
-func openWith(raw, blob, aad []byte) ([]byte, error) {
-	aead, err := newAEAD(raw)
+func (k *Keyring) openWith(raw, blob, aad []byte) ([]byte, error) {
+	aead, err := k.ciphers.get(raw)
 	if err != nil {
 		return nil, err
 	}

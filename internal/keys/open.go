@@ -28,7 +28,7 @@ func (k *Keyring) openField(customer, field, sealed string) (string, bool) {
 	if !found {
 		return "", false
 	}
-	plain, err := openWith(raw, blob, processor.SealAAD(customer, field))
+	plain, err := k.openWith(raw, blob, processor.SealAAD(customer, field))
 	if err != nil {
 		return "", false
 	}
