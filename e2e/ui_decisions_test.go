@@ -11,7 +11,8 @@ import (
 
 // TestUIConsoleDecisions: every decision is visible on the page, also for
 // an id that was never registered (its rejections, each with the type it
-// attempted and no data), live; and such an id, or one never seen, is
+// attempted; their data is read only when an entry is opened:
+// TestUIConsoleAttemptedData), live; and such an id, or one never seen, is
 // registered from the page. At 1280 and 390 px.
 func TestUIConsoleDecisions(t *testing.T) {
 	chromium := uiChromium(t)
@@ -29,7 +30,7 @@ func TestUIConsoleDecisions(t *testing.T) {
 					rejected+`.map(li => li.dataset.type + ':' + li.dataset.reason).join() === 'customer.email_changed:not_registered,customer.renamed:not_registered' && `+
 					rejected+`.every(li => /offset \d+/.test(li.textContent))`)
 			if text := uiEval[string](b, `document.getElementById('timeline').textContent`); strings.Contains(text, "Secret Name") || strings.Contains(text, "secret@") {
-				b.t.Errorf("the timeline shows the attempted personal data: %q", text)
+				b.t.Errorf("the timeline shows the attempted personal data before an entry is opened: %q", text)
 			}
 			b.wait("only a registration offered", `document.getElementById('append-type').value === 'customer.registered' && `+
 				`[...document.getElementById('append-type').options].filter(o => !o.disabled).map(o => o.value).join() === 'customer.registered'`)

@@ -191,3 +191,40 @@ func (h *History) each(ctx context.Context, c *processor.Customer, from, to int6
 	}
 	return nil
 }
+
+// Attempted reads back from the log the event one of id's decisions was
+// on, accepted or rejected: the one record at the decision's offset in
+// id's partition, in structured mode, with Version the customer's version
+// after the decision. A decision that keeps no offset (-1), a record no
+// longer in the log, or a record there that is not this decision's event
+// (a topic deleted and created anew) is ErrHistoryTruncated. The read
+// holds one fetch response and one event, at most the contract's 64 KiB.
+func (h *History) Attempted(ctx context.Context, id string, d processor.Decision) (Event, error) {
+	if d.Offset < 0 {
+		return Event{}, fmt.Errorf("%w: the decision on event %q of %s keeps no offset", ErrHistoryTruncated, d.EventID, id)
+	}
+	partition := processor.PartitionFor(id, h.partitions)
+	var out Event
+	err := h.reader.Each(ctx, partition, []int64{d.Offset}, func(r kafka.Record) error {
+		value, err := processor.StructuredValue(r.Value, r.Headers)
+		var ev processor.Event
+		if err == nil {
+			ev, err = processor.Decode(id, value)
+		}
+		if err != nil || string(r.Key) != id || ev.ID != d.EventID {
+			return fmt.Errorf("%w: the record at %d of partition %d is not event %q of %s", ErrHistoryTruncated, d.Offset, partition, d.EventID, id)
+		}
+		if ev.Time.IsZero() {
+			ev.Time = r.Timestamp.UTC() // as the processor did
+		}
+		out = Event{Version: d.Version, Partition: r.Partition, Offset: r.Offset, Time: ev.Time, Event: json.RawMessage(slices.Clone(value))}
+		return nil
+	})
+	switch {
+	case errors.Is(err, kafka.ErrOffsetGone):
+		return Event{}, fmt.Errorf("%w: %w", ErrHistoryTruncated, err)
+	case err != nil && !errors.Is(err, ErrHistoryTruncated):
+		return Event{}, fmt.Errorf("failed to read event %q of %s: %w", d.EventID, id, err)
+	}
+	return out, err
+}

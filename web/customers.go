@@ -246,16 +246,8 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	if !checkID(w, id) {
 		return
 	}
-	if !s.recovered(w) {
-		return
-	}
-	c, err := s.lookups.Entry(id)
-	if err != nil {
-		s.lookupFailed(w, id, err)
-		return
-	}
-	if c == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no event was ever decided for id "+id)
+	c, ok := s.decidedEntry(w, id)
+	if !ok {
 		return
 	}
 	body := decisionList{ID: c.ID, Version: c.Version, Decisions: c.Decisions}
@@ -263,4 +255,22 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 		body.Decisions = []processor.Decision{}
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// decidedEntry returns the table entry of an id with decisions, registered
+// or not, or answers the request when there is none.
+func (s *Server) decidedEntry(w http.ResponseWriter, id string) (*processor.Customer, bool) {
+	if !s.recovered(w) {
+		return nil, false
+	}
+	c, err := s.lookups.Entry(id)
+	if err != nil {
+		s.lookupFailed(w, id, err)
+		return nil, false
+	}
+	if c == nil {
+		writeError(w, http.StatusNotFound, "not_found", "no event was ever decided for id "+id)
+		return nil, false
+	}
+	return c, true
 }

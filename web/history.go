@@ -16,6 +16,9 @@ type HistoryReader interface {
 	Events(ctx context.Context, c *processor.Customer, afterVersion int64, limit int) ([]views.Event, error)
 	StateAtVersion(ctx context.Context, c *processor.Customer, version int64) (*processor.Customer, error)
 	StateAtTime(ctx context.Context, c *processor.Customer, t time.Time) (*processor.Customer, error)
+	// Attempted reads the event of one of id's decisions back from the
+	// log.
+	Attempted(ctx context.Context, id string, d processor.Decision) (views.Event, error)
 }
 
 // historyTimeout bounds the Kafka reads of one history request.

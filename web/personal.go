@@ -61,12 +61,42 @@ func (s *Server) writePersonalJSON(w http.ResponseWriter, body []byte) {
 
 // openEvents opens the sealed fields of the events of c's history.
 func (s *Server) openEvents(c *processor.Customer, events []views.Event) {
-	if s.personal == nil {
-		return
-	}
 	for i := range events {
-		events[i].Event = s.personal.OpenEvent(c.ID, c.Status == processor.StatusErased, events[i].Event)
+		events[i].Event = s.openEvent(c, events[i].Event)
 	}
+}
+
+// openEvent opens the sealed fields of one event of c read from the log.
+func (s *Server) openEvent(c *processor.Customer, event json.RawMessage) json.RawMessage {
+	if s.personal == nil {
+		return event
+	}
+	return s.personal.OpenEvent(c.ID, c.Status == processor.StatusErased, event)
+}
+
+// openAttempted opens the event of a decision as history opens events.
+// For an erased customer it also leaves out its data, whatever a
+// third-party producer wrote there in plaintext (every field of every
+// event type's data is personal, and unknown fields may be), and its
+// personaldata attribute says erased: a rejected event of an erased
+// customer never shows personal data, sealed or not.
+func (s *Server) openAttempted(c *processor.Customer, event json.RawMessage) json.RawMessage {
+	event = s.openEvent(c, event)
+	if c.Status != processor.StatusErased {
+		return event
+	}
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(event, &attrs); err != nil {
+		return json.RawMessage(`{}`) // views.History decoded it: not reached
+	}
+	delete(attrs, "data")
+	delete(attrs, "data_base64")
+	attrs[processor.PersonalDataAttribute] = json.RawMessage(`"` + processor.StatusErased + `"`)
+	out, err := json.Marshal(attrs)
+	if err != nil {
+		return json.RawMessage(`{}`) // a map of raw JSON values marshals
+	}
+	return out
 }
 
 // seal seals a write's personal data, answering the request when it

@@ -102,7 +102,8 @@ type Config struct {
 	MaxConnections          int
 	MaxConnectionsPerClient int
 	// MaxHistoryReads bounds the history and time-travel reads (GET
-	// /customers/{id}/events, ?version=, ?at=) at a time, and
+	// /customers/{id}/events, ?version=, ?at=, the event of a decision) at
+	// a time, and
 	// MaxHistoryReadsPerClient bounds them per client IP (0: no
 	// per-client bound). Each holds up to a page (views.MaxPageBytes) or
 	// one fetch response in memory.
@@ -230,6 +231,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 			http.MethodPost: s.authorize(Write, s.appendEvent), http.MethodGet: s.authorize(Read, s.listEvents)}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},
 		{"/customers/{id}/decisions", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listDecisions)}},
+		{"/customers/{id}/decisions/{event_id}/event", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.decisionEvent)}},
 		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchCustomer)}},
 		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},

@@ -26,8 +26,11 @@ type table struct {
 	// for time travel; events the accepted events, for history reads.
 	states map[string][]*processor.Customer
 	events map[string][]views.Event
-	offset int64
-	hub    *views.Hub
+	// records holds every event published, by offset, for the events of
+	// decisions.
+	records map[int64]views.Event
+	offset  int64
+	hub     *views.Hub
 
 	recovered bool
 	// held leaves published events undecided, as a processor that is
@@ -40,7 +43,7 @@ type table struct {
 
 func newTable() *table {
 	return &table{entries: map[string]*processor.Customer{}, states: map[string][]*processor.Customer{},
-		events: map[string][]views.Event{}, hub: views.NewHub(nil), recovered: true}
+		events: map[string][]views.Event{}, records: map[int64]views.Event{}, hub: views.NewHub(nil), recovered: true}
 }
 
 // Publish folds the event into the table, as the processor would.
@@ -65,6 +68,7 @@ func (t *table) Publish(_ context.Context, key string, value []byte) (int32, int
 	}
 	next, d := processor.Apply(state, ev)
 	t.entries[key] = &next
+	t.records[t.offset] = views.Event{Version: d.Version, Offset: t.offset, Time: ev.Time, Event: value}
 	if d.Outcome == processor.Accepted {
 		t.states[key] = append(t.states[key], &next)
 		t.events[key] = append(t.events[key], views.Event{Version: next.Version, Offset: t.offset, Time: ev.Time, Event: value})
@@ -189,4 +193,16 @@ func (t *table) StateAtTime(_ context.Context, c *processor.Customer, at time.Ti
 		return nil, fmt.Errorf("failed to read %s at %s: %w", c.ID, at, views.ErrVersionNotFound)
 	}
 	return found, nil
+}
+
+func (t *table) Attempted(_ context.Context, id string, d processor.Decision) (views.Event, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.historyErr != nil {
+		return views.Event{}, t.historyErr
+	}
+	if e, ok := t.records[d.Offset]; ok {
+		return e, nil
+	}
+	return views.Event{}, fmt.Errorf("failed to read event %q of %s: %w", d.EventID, id, views.ErrHistoryTruncated)
 }

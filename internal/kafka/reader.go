@@ -20,6 +20,9 @@ type Record struct {
 	// Headers are the record's headers, nil when it has none: a
 	// binary-mode event's attributes are there.
 	Headers map[string][]byte
+	// HeaderList is the same headers in their order, repeats included,
+	// for a record to be produced again as it was.
+	HeaderList []*sarama.RecordHeader
 }
 
 // ErrOffsetGone is returned when a wanted offset is no longer in the log.
@@ -35,16 +38,33 @@ type OffsetReader struct {
 	maxBytes int32
 }
 
-// NewOffsetReader connects a reader of topic.
+// NewOffsetReader connects a reader of topic, for the history of the
+// events topic.
 func NewOffsetReader(cfg Config, topic string) (*OffsetReader, error) {
+	return newOffsetReader(cfg, topic, "history", cfg.Sarama())
+}
+
+// NewDeadLetterReader connects a reader of the dead-letter topic, for the
+// web page: one client for the life of the service, not one per request.
+func NewDeadLetterReader(cfg Config, topic string) (*OffsetReader, error) {
 	sc := cfg.Sarama()
-	sc.ClientID = cfg.ClientID + "-history"
+	// The page's reads give up after 5 s; a dial to a broker that does
+	// not answer should not hold them for sarama's default 30 s.
+	sc.Net.DialTimeout = 5 * time.Second
+	return newOffsetReader(cfg, topic, "ui", sc)
+}
+
+func newOffsetReader(cfg Config, topic, purpose string, sc *sarama.Config) (*OffsetReader, error) {
+	sc.ClientID = cfg.ClientID + "-" + purpose
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
-		return nil, fmt.Errorf("failed to connect history reader: %w", err)
+		return nil, fmt.Errorf("failed to connect %s reader: %w", purpose, err)
 	}
 	return &OffsetReader{client: client, topic: topic, maxBytes: 256 << 10}, nil
 }
+
+// Topic is the topic the reader reads.
+func (r *OffsetReader) Topic() string { return r.topic }
 
 // Close releases the reader's connections.
 func (r *OffsetReader) Close() error { return r.client.Close() }
@@ -63,7 +83,7 @@ func (r *OffsetReader) Each(ctx context.Context, partition int32, offsets []int6
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		got, err := r.fetch(partition, want[0])
+		got, _, err := r.fetch(partition, want[0])
 		if err != nil {
 			return err
 		}
@@ -92,48 +112,120 @@ func (r *OffsetReader) Each(ctx context.Context, partition int32, offsets []int6
 	return nil
 }
 
-// fetch asks the leader for records from offset on, up to maxBytes.
-func (r *OffsetReader) fetch(partition int32, offset int64) ([]Record, error) {
+// Range calls fn with each record of one partition from offset from up
+// to, but not including, until, in offset order, one fetch response at a
+// time; offsets without a record (transaction markers, compaction) are
+// skipped. Records point into the response as with Each.
+func (r *OffsetReader) Range(ctx context.Context, partition int32, from, until int64, fn func(Record) error) error {
+	for from < until {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		got, next, err := r.fetch(partition, from)
+		if err != nil {
+			return err
+		}
+		for _, rec := range got {
+			if rec.Offset < from || rec.Offset >= until {
+				continue // a batch starts before from, or goes past until
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if next <= from {
+			return nil // the end of the partition
+		}
+		from = next
+	}
+	return nil
+}
+
+// PartitionBounds are a partition's first offset and high-water mark.
+type PartitionBounds struct {
+	Partition      int32
+	Oldest, Newest int64
+}
+
+// Bounds returns the first offset and high-water mark of each partition
+// of the topic, none when the topic does not exist (yet).
+func (r *OffsetReader) Bounds() ([]PartitionBounds, error) {
+	partitions, err := r.client.Partitions(r.topic)
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list partitions of %s: %w", r.topic, err)
+	}
+	out := make([]PartitionBounds, 0, len(partitions))
+	for _, p := range partitions {
+		b := PartitionBounds{Partition: p}
+		if b.Oldest, err = r.client.GetOffset(r.topic, p, sarama.OffsetOldest); err != nil {
+			return nil, fmt.Errorf("failed to read the first offset of %s/%d: %w", r.topic, p, err)
+		}
+		if b.Newest, err = r.client.GetOffset(r.topic, p, sarama.OffsetNewest); err != nil {
+			return nil, fmt.Errorf("failed to read the high-water mark of %s/%d: %w", r.topic, p, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// fetch asks the leader for records from offset on, up to maxBytes. next
+// is the offset after the last batch of the response.
+func (r *OffsetReader) fetch(partition int32, offset int64) (recs []Record, next int64, err error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		recs, err := r.fetchOnce(partition, offset)
+		recs, next, err := r.fetchOnce(partition, offset)
 		if err == nil || errors.Is(err, ErrOffsetGone) {
-			return recs, err
+			return recs, next, err
 		}
 		lastErr = err
 		// The leader may have moved: refresh metadata and retry.
 		_ = r.client.RefreshMetadata(r.topic) // the retry reports the real error
 	}
-	return nil, lastErr
+	return nil, 0, lastErr
 }
 
-func (r *OffsetReader) fetchOnce(partition int32, offset int64) ([]Record, error) {
+func (r *OffsetReader) fetchOnce(partition int32, offset int64) ([]Record, int64, error) {
 	leader, err := r.client.Leader(r.topic, partition)
 	if err != nil {
-		return nil, fmt.Errorf("failed to find leader of %s/%d: %w", r.topic, partition, err)
+		return nil, 0, fmt.Errorf("failed to find leader of %s/%d: %w", r.topic, partition, err)
 	}
 	req := &sarama.FetchRequest{Version: 10, MaxWaitTime: 0, MinBytes: 1, MaxBytes: r.maxBytes, Isolation: sarama.ReadUncommitted}
 	req.AddBlock(r.topic, partition, offset, r.maxBytes, -1)
 	resp, err := leader.Fetch(req)
 	if err != nil {
-		return nil, fmt.Errorf("failed to fetch %s/%d@%d: %w", r.topic, partition, offset, err)
+		return nil, 0, fmt.Errorf("failed to fetch %s/%d@%d: %w", r.topic, partition, offset, err)
 	}
 	block := resp.GetBlock(r.topic, partition)
 	if block == nil {
-		return nil, fmt.Errorf("failed to fetch %s/%d@%d: no data in response", r.topic, partition, offset)
+		return nil, 0, fmt.Errorf("failed to fetch %s/%d@%d: no data in response", r.topic, partition, offset)
 	}
 	switch {
 	case errors.Is(block.Err, sarama.ErrOffsetOutOfRange):
-		return nil, fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, offset)
+		return nil, 0, fmt.Errorf("%w: %s/%d@%d", ErrOffsetGone, r.topic, partition, offset)
 	case block.Err != sarama.ErrNoError:
-		return nil, fmt.Errorf("failed to fetch %s/%d@%d: %w", r.topic, partition, offset, block.Err)
+		return nil, 0, fmt.Errorf("failed to fetch %s/%d@%d: %w", r.topic, partition, offset, block.Err)
 	}
 	var out []Record
+	next := offset
 	for _, set := range block.RecordsSet {
-		if set.RecordBatch == nil || set.RecordBatch.Control {
+		if set.RecordBatch == nil {
 			continue
 		}
 		b := set.RecordBatch
+		if b.PartialTrailingRecord {
+			continue // cut by the response's size: fetched again from next
+		}
+		next = max(next, b.FirstOffset+int64(b.LastOffsetDelta)+1)
+		if b.Control {
+			continue
+		}
+		ts := func(rec *sarama.Record) time.Time { return b.FirstTimestamp.Add(rec.TimestampDelta) }
+		if b.LogAppendTime {
+			ts = func(*sarama.Record) time.Time { return b.MaxTimestamp }
+		}
 		for _, rec := range b.Records {
 			if rec == nil {
 				continue
@@ -146,14 +238,15 @@ func (r *OffsetReader) fetchOnce(partition int32, offset int64) ([]Record, error
 				headers[string(h.Key)] = h.Value
 			}
 			out = append(out, Record{
-				Partition: partition,
-				Offset:    b.FirstOffset + rec.OffsetDelta,
-				Key:       rec.Key,
-				Value:     rec.Value,
-				Timestamp: b.FirstTimestamp.Add(rec.TimestampDelta),
-				Headers:   headers,
+				Partition:  partition,
+				Offset:     b.FirstOffset + rec.OffsetDelta,
+				Key:        rec.Key,
+				Value:      rec.Value,
+				Timestamp:  ts(rec),
+				Headers:    headers,
+				HeaderList: rec.Headers,
 			})
 		}
 	}
-	return out, nil
+	return out, next, nil
 }

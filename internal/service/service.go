@@ -91,6 +91,9 @@ type Service struct {
 	Partitions int32
 	// Keyring holds the data keys; nil when erasure is off.
 	Keyring *keys.Keyring
+	// DeadLetters reads the dead-letter topic for the web page: one
+	// Kafka client for every request, closed by Close.
+	DeadLetters *kafka.OffsetReader
 
 	log     *slog.Logger
 	closers []func() error
@@ -174,11 +177,15 @@ func (s *Service) build(cfg Config, partitions int32) error {
 		return err
 	}
 	s.closers = append(s.closers, reader.Close)
+	if s.DeadLetters, err = kafka.NewDeadLetterReader(cfg.Kafka, topics.DeadLetter()); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.DeadLetters.Close)
 
 	webCfg := cfg.Web
 	webCfg.Logger = s.log
 	checks := []web.Check{{Name: "view_recovered", Ready: s.View.Recovered}, {Name: "processor_running", Ready: s.Processor.Ready}}
-	pages, err := ui.Pages(ui.Config{Kafka: cfg.Kafka, Topics: topics, Processor: s.Processor, View: s.View,
+	pages, err := ui.Pages(ui.Config{DeadLetters: s.DeadLetters, Topics: topics, Processor: s.Processor, View: s.View,
 		Replayer: publisher, Registerer: reg, Logger: s.log})
 	if err != nil {
 		return err
@@ -227,8 +234,8 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Close releases the Kafka clients of the history reader, the publisher
-// and the lag metrics. Run calls it on its way out.
+// Close releases the Kafka clients of the history reader, the
+// dead-letter reader, the publisher and the lag metrics. Run calls it on its way out.
 func (s *Service) Close() error {
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {

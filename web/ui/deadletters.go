@@ -79,21 +79,35 @@ func (f deadLetterFilter) match(dl deadLetter) bool {
 	return (f.reason == "" || dl.Reason == f.reason) && (f.key == "" || dl.Key == f.key)
 }
 
-// deadLetters serves the latest records of the dead-letter topic. Each
-// request connects anew and closes when done: the panel polls rarely, and
-// the handler then holds no connection that outlives the server.
+// DeadLetterReader reads the records of the dead-letter topic: a
+// kafka.OffsetReader of that topic (kafka.NewDeadLetterReader), built
+// once by the service and closed by it, so that the page's requests share
+// one Kafka client instead of connecting each.
+type DeadLetterReader interface {
+	// Topic is the dead-letter topic's name.
+	Topic() string
+	// Bounds returns each partition's first offset and high-water mark,
+	// none when the topic does not exist.
+	Bounds() ([]kafka.PartitionBounds, error)
+	// Range calls fn with the records of a partition from offset from up
+	// to, but not including, until; their bytes belong to the reader once
+	// fn returns.
+	Range(ctx context.Context, partition int32, from, until int64, fn func(kafka.Record) error) error
+}
+
+// deadLetters serves the latest records of the dead-letter topic.
 type deadLetters struct {
-	kafka  kafka.Config
+	reader DeadLetterReader
 	topic  string
 	events string
 	log    *slog.Logger
 	// busy lets one read run at a time, so that a reloading crowd cannot
-	// open a Kafka connection each.
+	// queue fetches of up to filterScan records each.
 	busy chan struct{}
 }
 
-func newDeadLetters(kc kafka.Config, topics kafka.Topics, log *slog.Logger) *deadLetters {
-	return &deadLetters{kafka: kc, topic: topics.DeadLetter(), events: topics.Events, log: log.With("component", "ui"), busy: make(chan struct{}, 1)}
+func newDeadLetters(reader DeadLetterReader, events string, log *slog.Logger) *deadLetters {
+	return &deadLetters{reader: reader, topic: reader.Topic(), events: events, log: log.With("component", "ui"), busy: make(chan struct{}, 1)}
 }
 
 func (d *deadLetters) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -144,44 +158,27 @@ func (d *deadLetters) acquire(ctx context.Context, w http.ResponseWriter) (relea
 // cut to limit.
 func (d *deadLetters) read(ctx context.Context, limit int, filter deadLetterFilter) (deadLetterPage, error) {
 	page := deadLetterPage{Topic: d.topic, EventsTopic: d.events, Records: []deadLetter{}}
-	client, err := d.connect()
+	bounds, err := d.reader.Bounds()
 	if err != nil {
 		return page, err
 	}
-	defer client.Close()
-	partitions, err := client.Partitions(d.topic)
-	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return page, nil // no dead letter was ever written
-	}
-	if err != nil {
-		return page, fmt.Errorf("failed to list partitions of %s: %w", d.topic, err)
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return page, fmt.Errorf("failed to create consumer: %w", err)
-	}
-	defer consumer.Close()
-	for _, p := range partitions {
-		oldest, newest, err := d.bounds(client, p)
-		if err != nil {
-			return page, err
-		}
-		page.Total += newest - oldest
-		if newest <= oldest {
+	for _, b := range bounds {
+		page.Total += b.Newest - b.Oldest
+		if b.Newest <= b.Oldest {
 			continue
 		}
 		window := int64(limit)
 		if !filter.empty() {
 			window = filterScan
 		}
-		records, err := d.readRange(ctx, consumer, p, max(oldest, newest-window), newest)
-		if err != nil {
-			return page, err
-		}
-		for _, dl := range records {
-			if filter.match(dl) {
+		err := d.reader.Range(ctx, b.Partition, max(b.Oldest, b.Newest-window), b.Newest, func(r kafka.Record) error {
+			if dl := toDeadLetter(r); filter.match(dl) {
 				page.Records = append(page.Records, dl)
 			}
+			return nil
+		})
+		if err != nil {
+			return page, fmt.Errorf("failed to read %s/%d: %w", d.topic, b.Partition, err)
 		}
 	}
 	slices.SortFunc(page.Records, func(a, b deadLetter) int {
@@ -191,35 +188,11 @@ func (d *deadLetters) read(ctx context.Context, limit int, filter deadLetterFilt
 	return page, nil
 }
 
-// readRange reads the records of one partition from offset from up to,
-// but not including, until.
-func (d *deadLetters) readRange(ctx context.Context, consumer sarama.Consumer, partition int32, from, until int64) ([]deadLetter, error) {
-	pc, err := consumer.ConsumePartition(d.topic, partition, from)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s/%d@%d: %w", d.topic, partition, from, err)
-	}
-	defer pc.AsyncClose()
-	var out []deadLetter
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("failed to read %s/%d up to %d: %w", d.topic, partition, until, ctx.Err())
-		case err := <-pc.Errors():
-			return nil, fmt.Errorf("failed to read %s/%d: %w", d.topic, partition, err)
-		case m := <-pc.Messages():
-			out = append(out, toDeadLetter(m))
-			if m.Offset >= until-1 {
-				return out, nil
-			}
-		}
-	}
-}
-
-func toDeadLetter(m *sarama.ConsumerMessage) deadLetter {
+func toDeadLetter(m kafka.Record) deadLetter {
 	dl := deadLetter{Partition: m.Partition, Offset: m.Offset, Time: m.Timestamp.UTC(), Key: preview(m.Key, 256).text, ValueBytes: len(m.Value)}
 	var topic, partition, offset string
 	dl.Replayable = utf8.Valid(m.Key) && len(m.Key) > 0
-	for _, h := range m.Headers {
+	for _, h := range m.HeaderList {
 		if h == nil {
 			continue
 		}
@@ -281,73 +254,31 @@ func preview(b []byte, n int) previewed {
 // errNoDeadLetter says there is no record at the offset asked for.
 var errNoDeadLetter = errors.New("no such dead letter")
 
-// readOne reads the dead letter at partition and offset.
-func (d *deadLetters) readOne(ctx context.Context, partition int32, offset int64) (*sarama.ConsumerMessage, error) {
-	client, err := d.connect()
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	partitions, err := client.Partitions(d.topic)
-	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return nil, errNoDeadLetter
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to list partitions of %s: %w", d.topic, err)
-	}
-	if !slices.Contains(partitions, partition) {
-		return nil, errNoDeadLetter
-	}
-	oldest, newest, err := d.bounds(client, partition)
-	if err != nil {
-		return nil, err
-	}
-	if offset < oldest || offset >= newest {
-		return nil, errNoDeadLetter
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, fmt.Errorf("failed to create consumer: %w", err)
-	}
-	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(d.topic, partition, offset)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s/%d@%d: %w", d.topic, partition, offset, err)
-	}
-	defer pc.AsyncClose()
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("failed to read %s/%d@%d: %w", d.topic, partition, offset, ctx.Err())
-	case err := <-pc.Errors():
-		return nil, fmt.Errorf("failed to read %s/%d@%d: %w", d.topic, partition, offset, err)
-	case m := <-pc.Messages():
-		if m.Offset != offset { // a compacted or transactional gap
-			return nil, errNoDeadLetter
+// readOne reads the dead letter at partition and offset, with copies of
+// its key, value and headers.
+func (d *deadLetters) readOne(ctx context.Context, partition int32, offset int64) (kafka.Record, error) {
+	var (
+		out   kafka.Record
+		found bool
+	)
+	err := d.reader.Range(ctx, partition, offset, offset+1, func(r kafka.Record) error {
+		out, found = r, true
+		out.Key, out.Value = slices.Clone(r.Key), slices.Clone(r.Value)
+		out.HeaderList = make([]*sarama.RecordHeader, 0, len(r.HeaderList))
+		for _, h := range r.HeaderList {
+			if h != nil {
+				out.HeaderList = append(out.HeaderList, &sarama.RecordHeader{Key: slices.Clone(h.Key), Value: slices.Clone(h.Value)})
+			}
 		}
-		return m, nil
+		return nil
+	})
+	switch {
+	case errors.Is(err, kafka.ErrOffsetGone) || errors.Is(err, sarama.ErrUnknownTopicOrPartition) || (err == nil && !found):
+		// Before the first offset, past the last, on a partition or topic
+		// that does not exist, or a transaction marker.
+		return out, errNoDeadLetter
+	case err != nil:
+		return out, fmt.Errorf("failed to read %s/%d@%d: %w", d.topic, partition, offset, err)
 	}
-}
-
-// connect opens a client of the dead-letter topic's cluster for one
-// request.
-func (d *deadLetters) connect() (sarama.Client, error) {
-	sc := d.kafka.Sarama()
-	sc.ClientID = d.kafka.ClientID + "-ui"
-	sc.Net.DialTimeout = deadLetterTimeout
-	client, err := sarama.NewClient(d.kafka.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("failed to connect: %w", err)
-	}
-	return client, nil
-}
-
-// bounds returns a partition's first offset and high-water mark.
-func (d *deadLetters) bounds(client sarama.Client, p int32) (oldest, newest int64, err error) {
-	if oldest, err = client.GetOffset(d.topic, p, sarama.OffsetOldest); err != nil {
-		return 0, 0, fmt.Errorf("failed to read the first offset of %s/%d: %w", d.topic, p, err)
-	}
-	if newest, err = client.GetOffset(d.topic, p, sarama.OffsetNewest); err != nil {
-		return 0, 0, fmt.Errorf("failed to read the high-water mark of %s/%d: %w", d.topic, p, err)
-	}
-	return oldest, newest, nil
+	return out, nil
 }

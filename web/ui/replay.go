@@ -112,7 +112,7 @@ func (rp *replays) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		{Key: []byte(HeaderReplayedFrom), Value: []byte(out.ReplayedFrom)},
 		{Key: []byte(HeaderReplayedAt), Value: []byte(out.ReplayedAt.Format(time.RFC3339Nano))},
 	}
-	for _, h := range m.Headers {
+	for _, h := range m.HeaderList {
 		// The processor's headers describe the failure, not the event; an
 		// earlier replay's trail is replaced by this one.
 		if h != nil && !strings.HasPrefix(string(h.Key), "eventfold.") {

@@ -38,9 +38,10 @@ type View interface {
 
 // Config says what the page's own handlers read.
 type Config struct {
-	// Kafka reaches the cluster of the dead-letter topic.
-	Kafka kafka.Config
-	// Topics names the dead-letter topic and the table.
+	// DeadLetters reads the dead-letter topic; nil leaves the dead
+	// letters (and their replay) out.
+	DeadLetters DeadLetterReader
+	// Topics names the events topic and the table.
 	Topics kafka.Topics
 	// Processor and View are shown on goka's pages; nil leaves them out.
 	Processor Processor
@@ -71,14 +72,17 @@ func Pages(cfg Config) ([]web.Page, error) {
 		cfg.Logger = slog.Default()
 	}
 	assets := newAssets(static, "static", "/ui/")
-	dl := newDeadLetters(cfg.Kafka, cfg.Topics, cfg.Logger)
 	pages := []web.Page{
 		{Pattern: "/{$}", Handler: assets.page("index.html"), Access: web.Open},
 		{Pattern: "/ui/", Handler: http.StripPrefix("/ui/", assets), Access: web.Open},
-		{Pattern: "/ui/api/dead-letters", Handler: dl, Access: web.Read},
 		{Pattern: "/goka/", Handler: newGokaPages(cfg), Access: web.Read},
 		{Pattern: gokaAssetsBase, Handler: http.StripPrefix(gokaAssetsBase, newAssets(gokaAssetFiles, "gokaassets", gokaAssetsBase)), Access: web.Open},
 	}
+	if cfg.DeadLetters == nil {
+		return pages, nil
+	}
+	dl := newDeadLetters(cfg.DeadLetters, cfg.Topics.Events, cfg.Logger)
+	pages = append(pages, web.Page{Pattern: "/ui/api/dead-letters", Handler: dl, Access: web.Read})
 	if cfg.Replayer != nil {
 		r, err := newReplays(dl, cfg.Replayer, cfg.Topics.Events, cfg.Registerer)
 		if err != nil {

@@ -129,7 +129,7 @@ func TestPagesAskForAccess(t *testing.T) {
 		"/{$}": web.Open, "/ui/": web.Open, gokaAssetsBase: web.Open,
 		"/ui/api/dead-letters": web.Read, "/goka/": web.Read, "/ui/api/dead-letters/replay": web.Write,
 	}
-	pages, err := Pages(Config{Topics: kafka.Topics{Events: "events", Group: "customers"}, Logger: quiet, Replayer: &kafka.Publisher{}})
+	pages, err := Pages(Config{Topics: kafka.Topics{Events: "events", Group: "customers"}, Logger: quiet, Replayer: &kafka.Publisher{}, DeadLetters: &kafka.OffsetReader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestDeadLettersReadsTheLatestNewestFirst(t *testing.T) {
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{b.Addr()}
 	topics := kafka.Topics{Events: "events", Group: "customers"}
-	srv := serve(t, Config{Kafka: kc, Topics: topics})
+	srv := serve(t, Config{DeadLetters: deadLetterReader(t, kc, topics), Topics: topics})
 
 	// No topic yet: no dead letters, not an error.
 	if resp, body := get(t, srv.URL+"/ui/api/dead-letters"); resp.StatusCode != 200 || !strings.Contains(body, `"total":0`) {
@@ -280,10 +280,39 @@ func TestDeadLettersReadsTheLatestNewestFirst(t *testing.T) {
 	}
 }
 
+// deadLetterReader connects the reader the service injects, closed with
+// the test.
+func deadLetterReader(t *testing.T, kc kafka.Config, topics kafka.Topics) *kafka.OffsetReader {
+	t.Helper()
+	r, err := kafka.NewDeadLetterReader(kc, topics.DeadLetter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// The broker goes away after the reader connected: the page answers 503.
 func TestDeadLettersWithoutKafka(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 1})
+	if err != nil {
+		t.Fatalf("failed to start kfake: %v", err)
+	}
 	kc := kafka.DefaultConfig()
-	kc.Brokers = []string{"127.0.0.1:1"} // nothing listens there
-	srv := serve(t, Config{Kafka: kc, Topics: kafka.Topics{Events: "events", Group: "customers"}})
+	kc.Brokers = []string{b.Addr()}
+	topics := kafka.Topics{Events: "events", Group: "customers"}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topics.DeadLetter()); err != nil {
+		t.Fatalf("failed to create %s: %v", topics.DeadLetter(), err)
+	}
+	cl.Close()
+	srv := serve(t, Config{DeadLetters: deadLetterReader(t, kc, topics), Topics: topics})
+	b.Close()
 	resp, body := get(t, srv.URL+"/ui/api/dead-letters")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "kafka_unavailable") {
 		t.Errorf("without Kafka: %d %s, want 503 kafka_unavailable", resp.StatusCode, body)

@@ -21,6 +21,8 @@ const sel = {
   asOf: null, // version shown in the state panel, or null for current
   shown: null, // the state shown
   fresh: new Set(), // versions that arrived live, to highlight once
+  attempts: new Map(), // event id -> what a rejected event attempted, once read
+  openAttempts: new Set(), // event ids whose attempted data is shown
   stopWatch: null,
   seq: 0,
 };
@@ -285,7 +287,7 @@ async function select(id) {
     return false;
   }
   if (sel.stopWatch) sel.stopWatch();
-  Object.assign(sel, { id, current: c, events: [], firstLoaded: c.version + 1, firstVersion: 1, asOf: null, shown: null, fresh: new Set(), stopWatch: null });
+  Object.assign(sel, { id, current: c, events: [], firstLoaded: c.version + 1, firstVersion: 1, asOf: null, shown: null, fresh: new Set(), attempts: new Map(), openAttempts: new Set(), stopWatch: null });
   if (c.version > 0) setLookupError("");
   $("lookup-id").value = id;
   $("customer-empty").hidden = true;
@@ -651,13 +653,74 @@ function rejectedItem(d) {
     h("div", { class: "tl-body" },
       h("span", { class: "tl-top" },
         h("span", { class: "badge badge-bad" }, "rejected"),
-        // What the event attempted: its type. Its data is not kept with
-        // the decision, as it may be personal.
-        d.type ? h("span", { class: "tl-type", title: "The attempted data is not kept with the decision: it may be personal." }, d.type) : null,
+        d.type ? h("span", { class: "tl-type" }, d.type) : null,
         h("span", { class: "tl-reason" }, d.reason || "rejected")),
       d.message ? h("span", { class: "tl-msg" }, d.message) : null,
       h("span", { class: "tl-meta" }, h("span", {}, "at version " + d.version), h("span", {}, d.event_id),
-        d.offset >= 0 ? h("span", {}, "offset " + d.offset) : null)));
+        d.offset >= 0 ? h("span", {}, "offset " + d.offset) : null),
+      attemptDetails(d)));
+}
+
+// attemptDetails shows, once opened, what a rejected event attempted: the
+// decision keeps its type, and its data is read back from the log
+// (GET /customers/{id}/decisions/{event_id}/event), opened as history is.
+function attemptDetails(d) {
+  const id = sel.id;
+  const body = h("div", { class: "tl-attempt-body" });
+  const open = sel.openAttempts.has(d.event_id);
+  const details = h("details", {
+    class: "tl-attempt", open,
+    ontoggle: () => {
+      if (!details.open) {
+        sel.openAttempts.delete(d.event_id);
+        return;
+      }
+      sel.openAttempts.add(d.event_id);
+      loadAttempt(id, d.event_id, body);
+    },
+  }, h("summary", {}, "Attempted data"), body);
+  if (open) fillAttempt(body, sel.attempts.get(d.event_id));
+  return details;
+}
+
+async function loadAttempt(id, eventID, body) {
+  if (sel.attempts.has(eventID)) {
+    fillAttempt(body, sel.attempts.get(eventID));
+    return;
+  }
+  fillAttempt(body, { loading: true });
+  let got;
+  try {
+    got = { event: (await getJSON(`${customerPath(id)}/decisions/${encodeURIComponent(eventID)}/event`)).event };
+  } catch (err) {
+    got = { error: err };
+  }
+  if (id !== sel.id) return;
+  if (!got.error) sel.attempts.set(eventID, got); // a failed read is tried again on the next opening
+  fillAttempt(body, got);
+}
+
+function fillAttempt(body, got) {
+  clear(body);
+  body.dataset.state = !got || got.loading ? "loading" : got.error ? "error" : "done";
+  if (!got || got.loading) {
+    body.append(h("span", { class: "hint" }, "Reading the event from the log…"));
+    return;
+  }
+  if (got.error) {
+    body.append(h("span", { class: "hint" }, got.error instanceof ApiError && got.error.status === 410
+      ? "The event is no longer in the log." : `The event could not be read: ${describe(got.error)}.`));
+    return;
+  }
+  const ev = got.event || {};
+  const data = ev.data && typeof ev.data === "object" ? Object.entries(ev.data) : [];
+  if (ev.personaldata === "erased") body.append(h("span", { class: "hint" }, "The customer was erased: its personal data is gone."));
+  else if (ev.personaldata === "unreadable") body.append(h("span", { class: "hint" }, "Some personal data cannot be read: its key is missing."));
+  if (data.length) {
+    body.append(h("span", { class: "tl-data" }, data.map(([k, v]) => h("span", {}, k + ": ", h("b", {}, formatValue(k, v))))));
+  } else if (ev.personaldata !== "erased") {
+    body.append(h("span", { class: "hint" }, "No data."));
+  }
 }
 
 // ---------------------------------------------------------------- append
