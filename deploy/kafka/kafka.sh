@@ -178,6 +178,12 @@ running_pid() {
   echo "$pid"
 }
 
+# not_running forgets a stale pid file and says there is no broker to stop.
+not_running() {
+  rm -f "$PID_FILE"
+  echo "Kafka not running"
+}
+
 port_open() { # $1 host $2 port
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
@@ -348,11 +354,7 @@ cmd_wait() {
 cmd_stop() {
   lock_home
   local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$PID_FILE"
-    echo "Kafka not running"
-    return 0
-  fi
+  pid="$(running_pid)" || { not_running; return 0; }
   local start i
   start="$(now_ms)"
   kill -TERM "$pid" 2>/dev/null || true
@@ -372,11 +374,7 @@ cmd_stop() {
 cmd_kill() {
   lock_home
   local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$PID_FILE"
-    echo "Kafka not running"
-    return 0
-  fi
+  pid="$(running_pid)" || { not_running; return 0; }
   kill -KILL "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   rm -f "$PID_FILE"
