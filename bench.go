@@ -41,6 +41,7 @@ type benchFlags struct {
 	ksBuildDir   string
 	ksHeapMiB    int
 	rounds       int
+	serveBinary  string
 	bufferMiB    int
 }
 
@@ -73,6 +74,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.ksBuildDir, "kstreams-build-dir", def.KStreamsBuildDir, "where the Kafka Streams baseline is built (kstreams/) and Maven caches its dependencies (m2/)")
 	fs.intVar(&f.ksHeapMiB, "kstreams-heap-mib", def.KStreamsHeapMiB, "the Kafka Streams JVM's -Xmx, in MiB")
 	fs.intVar(&f.bufferMiB, "storage-buffer-mib", 0, "as serve's --storage-buffer-mib for the in-process service; 0 is serve's default")
+	fs.stringVar(&f.serveBinary, "serve-binary", "", "eventfold binary of the serve restarts (an older build, to compare); empty is this binary")
 	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and Kafka Streams each fold the topic, the order alternating")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,10 +114,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	routeSaramaLogs(log)
 	cfg.Logger = log
 	cfg.Progress, _ = newLogger(stderr, "text", "info") // "info" always parses
-	// The serve restart needs this very binary; without it that one
-	// measurement is skipped.
+	// The serve restart needs an eventfold binary, this very one unless
+	// --serve-binary names another; without one that measurement is
+	// skipped.
 	if exe, err := os.Executable(); err == nil {
 		cfg.ServeBinary = exe
+	}
+	if f.serveBinary != "" {
+		cfg.ServeBinary = f.serveBinary
 	}
 	if cfg.KStreams {
 		if err := bench.KStreamsAvailable(); err != nil {
