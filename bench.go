@@ -39,6 +39,7 @@ type benchFlags struct {
 	ksBuildDir   string
 	ksHeapMiB    int
 	rounds       int
+	serveBinary  string
 	bufferMiB    int
 	erasure      string
 	goka         bool
@@ -76,6 +77,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchFlags,
 	fs.stringVar(&f.erasure, "erasure", "off", "on runs the service with erasure on, as serve does by default: the events' personal fields sealed before they are produced (untimed), opened by lookups, sealed by writes; off keeps them in plaintext")
 	fs.intVar(&f.rounds, "rounds", def.Rounds, "how many times eventfold and each baseline (bare goka, Kafka Streams) fold the topic, the order rotating")
 	fs.boolVar(&f.goka, "goka", def.BareGoka, "run a bare goka fold of the same events (goka defaults, encoding/json, no validation) beside eventfold's")
+	fs.stringVar(&f.serveBinary, "serve-binary", "", "eventfold binary of the serve restarts (an older build, to compare); empty is this binary")
 	if err := fs.parse(args); err != nil {
 		return def, f, err
 	}
@@ -118,10 +120,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	routeSaramaLogs(log)
 	cfg.Logger = log
 	cfg.Progress, _ = newLogger(stderr, "text", "info") // "info" always parses
-	// The serve restart needs this very binary; without it that one
-	// measurement is skipped.
+	// The serve restart needs an eventfold binary, this very one unless
+	// --serve-binary names another; without one that measurement is
+	// skipped.
 	if exe, err := os.Executable(); err == nil {
 		cfg.ServeBinary = exe
+	}
+	if f.serveBinary != "" {
+		cfg.ServeBinary = f.serveBinary
 	}
 	if cfg.KStreams {
 		if err := bench.KStreamsAvailable(); err != nil {

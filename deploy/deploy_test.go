@@ -67,6 +67,8 @@ var metricTypes = map[string]string{
 	"eventfold_ui_dead_letters_replayed_total": "counter",
 	"eventfold_view_subscribers":               "gauge",
 	"eventfold_build_info":                     "gauge",
+
+	"eventfold_processor_recovered_records_total": "counter",
 }
 
 // codeFacts are the defaults the deployment files must agree with.

@@ -25,24 +25,8 @@ import (
 // at version 2; a commit past them would lose both events for ever.
 func TestProcessorNeverCommitsPastAFailedTableWrite(t *testing.T) {
 	t.Parallel()
-	broker, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 1})
-	if err != nil {
-		t.Fatalf("failed to start kfake: %v", err)
-	}
-	t.Cleanup(broker.Close)
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 1, Replication: 1}
-	kc := kafka.DefaultConfig()
-	kc.Brokers = []string{broker.Addr()}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := kafka.Setup(ctx, kc, topics); err != nil {
-		t.Fatalf("failed to set up topics: %v", err)
-	}
-	const id = "cust-held"
-	event := func(eventID, typ, data string) *kgo.Record {
-		return &kgo.Record{Key: []byte(id), Value: []byte(`{"specversion":"1.0","id":"` + eventID +
-			`","source":"/e2e","type":"` + typ + `","subject":"` + id + `","data":` + data + `}`)}
-	}
+	broker, topics := startOnePartition(t)
+	event := customerEvent("cust-held")
 	rename := event("held-2", "customer.renamed", `{"name":"Held Twice"}`)
 	produceRecords(t, broker.Addr(), topics.Events, 30*time.Second, []*kgo.Record{
 		event("held-1", "customer.registered", `{"name":"Held","email":"held@example.org"}`),
@@ -71,13 +55,13 @@ func TestProcessorNeverCommitsPastAFailedTableWrite(t *testing.T) {
 	p := startPipelineOn(t, broker.Addr(), topics)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		status, c := p.client.Customer(t, id, "")
+		status, c := p.client.Customer(t, "cust-held", "")
 		if status == 200 && c.Version == 2 && c.Name == "Held Twice" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("customer %s: status %d, state %+v; want version 2 named %q (held writes failed: %v)",
-				id, status, c, "Held Twice", failed.Load())
+				"cust-held", status, c, "Held Twice", failed.Load())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -86,6 +70,33 @@ func TestProcessorNeverCommitsPastAFailedTableWrite(t *testing.T) {
 	}
 	if n := sumCounter(t, p.reg, "eventfold_processor_restarts_total"); n < 1 {
 		t.Errorf("eventfold_processor_restarts_total = %v, want the failed write to have restarted the processor", n)
+	}
+}
+
+// startOnePartition starts kfake with the topics of one partition set up.
+func startOnePartition(t *testing.T) (*embedded.Broker, kafka.Topics) {
+	t.Helper()
+	broker, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", Partitions: 1})
+	if err != nil {
+		t.Fatalf("failed to start kfake: %v", err)
+	}
+	t.Cleanup(broker.Close)
+	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: 1, Replication: 1}
+	kc := kafka.DefaultConfig()
+	kc.Brokers = []string{broker.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kafka.Setup(ctx, kc, topics); err != nil {
+		t.Fatalf("failed to set up topics: %v", err)
+	}
+	return broker, topics
+}
+
+// customerEvent returns a maker of structured events of customer id.
+func customerEvent(id string) func(eventID, typ, data string) *kgo.Record {
+	return func(eventID, typ, data string) *kgo.Record {
+		return &kgo.Record{Key: []byte(id), Value: []byte(`{"specversion":"1.0","id":"` + eventID +
+			`","source":"/e2e","type":"` + typ + `","subject":"` + id + `","data":` + data + `}`)}
 	}
 }
 

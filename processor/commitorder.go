@@ -5,6 +5,7 @@ import (
 	"hash"
 	"sync"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 )
 
@@ -39,8 +40,9 @@ type commitOrder struct {
 // orderedStep is a place in the queue: a write, or a record's commit.
 type orderedStep struct {
 	done    bool
-	err     error       // the write's outcome
-	release func(error) // a commit's: goka's deferred commit
+	err     error        // the write's outcome
+	apply   func() error // a table write's: keeps it in the local copy
+	release func(error)  // a commit's: goka's deferred commit
 }
 
 // released is a commit ready to be told its outcome.
@@ -58,6 +60,22 @@ func (o *commitOrder) write() (done func(error)) {
 	o.queue = append(o.queue, step)
 	o.mu.Unlock()
 	return func(err error) { o.complete(step, err) }
+}
+
+// tableWrite queues a write to the table; done reports its outcome and,
+// if it succeeded, apply, which is called once every write queued before
+// it succeeded too, in the order of the queue: that is when the local
+// copy may keep the write (checkpoints). An apply that fails counts as a
+// failed write.
+func (o *commitOrder) tableWrite() (done func(apply func() error, err error)) {
+	step := &orderedStep{}
+	o.mu.Lock()
+	o.queue = append(o.queue, step)
+	o.mu.Unlock()
+	return func(apply func() error, err error) {
+		step.apply = apply
+		o.complete(step, err)
+	}
 }
 
 // commit queues a record's commit: release is called with nil once
@@ -97,6 +115,12 @@ func (o *commitOrder) drainLocked() []released {
 			ready = append(ready, released{step.release, nil})
 		case step.err != nil && o.failed == nil:
 			o.failed = step.err
+		case step.err == nil && step.apply != nil && o.failed == nil:
+			// Under the lock, so that writes are applied in the order
+			// of the queue.
+			if err := step.apply(); err != nil {
+				o.failed = fmt.Errorf("failed to keep an acknowledged table write: %w", err)
+			}
 		}
 	}
 	if o.head > 64 && o.head*2 >= len(o.queue) {
@@ -106,31 +130,48 @@ func (o *commitOrder) drainLocked() []released {
 	return ready
 }
 
-// orderedProducer queues every write of a goka producer in a commitOrder.
+// orderedProducer queues every write of a goka producer in a commitOrder,
+// and tells acks about the table writes Kafka acknowledged.
 type orderedProducer struct {
 	goka.Producer
 	order *commitOrder
+	table string
+	acks  *checkpoints
 }
 
-// orderedProducers wraps every producer built by inner.
-func orderedProducers(order *commitOrder, inner goka.ProducerBuilder) goka.ProducerBuilder {
+// orderedProducers wraps every producer built by inner. acks, if not nil,
+// is told of every write to table once it and every write before it are
+// acknowledged.
+func orderedProducers(order *commitOrder, table string, acks *checkpoints, inner goka.ProducerBuilder) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		p, err := inner(brokers, clientID, hasher)
 		if err != nil {
 			return nil, err
 		}
-		return &orderedProducer{Producer: p, order: order}, nil
+		return &orderedProducer{Producer: p, order: order, table: table, acks: acks}, nil
 	}
 }
 
 // Emit implements goka.Producer.
 func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
-	done := p.order.write() // queued before the write can complete
-	return p.Producer.Emit(topic, key, value).Then(done)
+	return p.EmitWithHeaders(topic, key, value, nil)
 }
 
-// EmitWithHeaders implements goka.Producer.
+// EmitWithHeaders implements goka.Producer. goka writes the table with it.
 func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
-	done := p.order.write()
-	return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(done)
+	if topic != p.table || p.acks == nil {
+		done := p.order.write() // queued before the write can complete
+		return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(done)
+	}
+	done := p.order.tableWrite()
+	// Registered before goka's own callback, so the write is applied
+	// before goka counts it done and may commit the record.
+	return p.Producer.EmitWithHeaders(topic, key, value, headers).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+		if err != nil || msg == nil {
+			done(nil, err)
+			return
+		}
+		partition, offset := msg.Partition, msg.Offset
+		done(func() error { return p.acks.acknowledged(topic, partition, key, value, offset) }, nil)
+	})
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	restarts     prometheus.Counter
 	tableWrites  prometheus.Counter
 	rebalances   prometheus.Counter
+	recovered    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,8 +63,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "eventfold_processor_rebalances_total",
 			Help: "Partition assignments received by the processor.",
 		}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfold_processor_recovered_records_total",
+			Help: "Records of the table topic read into the processor's local copy when it started or got a partition: those after the copy's checkpoint.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.plaintext, m.keysErased, m.foldDuration, m.restarts, m.rebalances, m.tableWrites} {
+	for _, c := range []prometheus.Collector{m.folded, m.rejected, m.deadLetters, m.duplicates, m.plaintext, m.keysErased, m.foldDuration, m.restarts, m.rebalances, m.tableWrites, m.recovered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register processor metrics: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -58,8 +59,10 @@ type Config struct {
 	RestartBackoff time.Duration
 	// StorageDir holds the processor's local copy of its partitions of the
 	// table, on disk so that a million customers do not live in memory.
-	// It is wiped whenever the processor is built: see runOnce. Empty
-	// keeps the copy in memory.
+	// It is kept across restarts and partition moves, and holds only
+	// table writes Kafka acknowledged (see checkpoints), so a restart
+	// reads only the table records written after it. Empty keeps the
+	// copy in memory, recovered whole at every start.
 	StorageDir string
 	// StorageBuffer bounds the bytes of table writes held in memory, over
 	// all partitions, before they are written to StorageDir; 0 means
@@ -168,25 +171,27 @@ func (p *Processor) Run(ctx context.Context) error {
 }
 
 func (p *Processor) runOnce(ctx context.Context) error {
-	// goka writes a table value to local storage before Kafka acknowledges
-	// it, so a copy kept from an earlier run could hold a write the table
-	// topic never got, and the redelivered event would then be skipped as
-	// already decided. The table topic is the only copy we trust: the local
-	// one starts empty at every build and is recovered from it.
+	// The local copy is kept across restarts: it holds only table writes
+	// Kafka acknowledged, up to its checkpoint (see checkpoints), and goka
+	// reads the table records after it.
 	sb := memstore.Builder()
 	if p.cfg.StorageDir != "" {
-		if err := os.RemoveAll(p.cfg.StorageDir); err != nil {
-			return fmt.Errorf("failed to clear processor storage: %w", err)
+		if err := p.adoptStorage(); err != nil {
+			return err
 		}
-		sb = store.Scratch(p.cfg.StorageDir, cmp.Or(p.cfg.StorageBuffer, store.DefaultBuffer))
+		sb = store.Processor(p.cfg.StorageDir, cmp.Or(p.cfg.StorageBuffer, store.DefaultBuffer), func(path string, err error) {
+			p.log.Warn("processor storage corrupted, starting it empty to recover it from the table", "path", path, "error", err)
+		})
 	}
+	acks := newCheckpoints(p.metrics.recovered)
+	sb = acks.builder(sb)
 	order := newCommitOrder()
 	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.graph(order),
 		goka.WithHasher(NewMurmur2Hasher),
 		goka.WithStorageBuilder(sb),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
-		goka.WithProducerBuilder(orderedProducers(order, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
+		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
@@ -206,6 +211,30 @@ func (p *Processor) runOnce(ctx context.Context) error {
 	go p.trackState(runCtx, gp)
 	if err := gp.Run(ctx); err != nil {
 		return fmt.Errorf("failed to run goka processor: %w", err)
+	}
+	return nil
+}
+
+// checkpointFormat names the file that marks a storage directory whose
+// partitions hold only acknowledged table writes. Earlier versions wrote
+// values before Kafka acknowledged them and wiped the directory at every
+// start: a directory without the mark is wiped once, and recovered whole.
+const checkpointFormat = "checkpointed.v1"
+
+// adoptStorage wipes a storage directory not written with checkpoints.
+func (p *Processor) adoptStorage() error {
+	mark := filepath.Join(p.cfg.StorageDir, checkpointFormat)
+	if _, err := os.Stat(mark); err == nil {
+		return nil
+	}
+	if err := os.RemoveAll(p.cfg.StorageDir); err != nil {
+		return fmt.Errorf("failed to clear processor storage: %w", err)
+	}
+	if err := os.MkdirAll(p.cfg.StorageDir, 0o755); err != nil {
+		return fmt.Errorf("failed to create processor storage: %w", err)
+	}
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		return fmt.Errorf("failed to mark processor storage: %w", err)
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ type RecoverResult struct {
 	// Serve restarts `eventfold serve` as a child process; nil without a
 	// binary.
 	Serve *ServeRestart `json:"serve_restart,omitempty"`
+	// ServeAgain is the same child stopped cleanly and started again on
+	// its data dir: the processor and the view read only the table
+	// records after their checkpoints. nil without a binary.
+	ServeAgain *ServeRestart `json:"serve_restart_kept,omitempty"`
 	// Ratio is the leveldb view's records/s over the bare consumer's.
 	Ratio float64 `json:"ratio_vs_bare_consumer"`
 	Usage Usage   `json:"usage"`

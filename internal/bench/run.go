@@ -110,13 +110,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.Recover.Serve = serve
 		}
 	}
-	if cmp != nil && serve != nil {
-		r.KStreams.Restore.Eventfold = serveReady(serve)
+	var again *ServeRestart
+	if serve != nil {
 		progress("restarting eventfold serve on its data dir")
-		again, err := restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers)
-		if err != nil {
+		if again, err = restartServe(ctx, cfg.ServeBinary, cl, svc, cfg.Customers); err != nil {
 			return nil, err
 		}
+		if r.Recover != nil {
+			r.Recover.ServeAgain = again
+		}
+	}
+	if cmp != nil && serve != nil {
+		r.KStreams.Restore.Eventfold = serveReady(serve)
 		r.KStreams.Restart.Eventfold = serveReady(again)
 		for _, p := range []*ReadyPair{&r.KStreams.Restore, &r.KStreams.Restart} {
 			p.Ratio = p.Eventfold.KeysPerSec / p.KStreams.KeysPerSec

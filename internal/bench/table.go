@@ -54,6 +54,9 @@ func (r *Report) Print(out io.Writer) error {
 		if sv := v.Serve; sv != nil {
 			p("  eventfold serve restarted (child process)\tready in %.2f s, peak RSS %s, RSS %s", sv.ReadySeconds, megabytes(float64(sv.PeakRSSBytes)), megabytes(float64(sv.RSSBytes)))
 		}
+		if sv := v.ServeAgain; sv != nil {
+			p("  eventfold serve restarted on its data dir\tready in %.2f s, peak RSS %s, RSS %s", sv.ReadySeconds, megabytes(float64(sv.PeakRSSBytes)), megabytes(float64(sv.RSSBytes)))
+		}
 		printUsage(p, v.Usage)
 	}
 	if l := r.Lookup; l != nil {

@@ -31,10 +31,12 @@ const offsetKey = "__offset"
 // budget bounds the bytes pending in all the partitions the builder has
 // open; each partition flushes when it holds its equal share.
 //
+// wo are the options of every batch written, nil for leveldb's defaults.
+//
 // onCorrupt, if not nil, lets a partition whose files are corrupted start
 // empty: it is called, the files are removed, and the partition is
 // recovered from the table topic like a new one.
-func batchedBuilder(dir string, budget int, opts *opt.Options, onCorrupt func(path string, err error)) storage.Builder {
+func batchedBuilder(dir string, budget int, opts *opt.Options, wo *opt.WriteOptions, onCorrupt func(path string, err error)) storage.Builder {
 	open := new(atomic.Int64)
 	return func(topic string, partition int32) (storage.Storage, error) {
 		path := filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition))
@@ -54,7 +56,7 @@ func batchedBuilder(dir string, budget int, opts *opt.Options, onCorrupt func(pa
 			return nil, errors.Join(err, db.Close(), closeFiles())
 		}
 		open.Add(1)
-		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open}, nil
+		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open, wo: wo}, nil
 	}
 }
 
@@ -66,14 +68,14 @@ func batchedBuilder(dir string, budget int, opts *opt.Options, onCorrupt func(pa
 // view sets each value and then its offset, so its leveldb always holds a
 // consistent prefix of the partition: after a crash the records past it
 // are read again from the table topic. The processor sets offsets from
-// the producer's acknowledgements, so its batches may hold values past
-// their offset; its copy is never trusted after a crash (processor.runOnce).
+// the table writes Kafka acknowledged, in order (see Processor).
 type batched struct {
 	storage.Storage
 	db         *leveldb.DB
 	closeFiles func() error // after the database is closed
 	budget     int
 	open       *atomic.Int64 // partitions open with the same builder
+	wo         *opt.WriteOptions
 
 	mu           sync.Mutex
 	pending      map[string][]byte // a nil value is a pending delete
@@ -209,7 +211,7 @@ func (b *batched) flushLocked() error {
 	if b.offset != nil {
 		batch.Put([]byte(offsetKey), []byte(strconv.FormatInt(*b.offset, 10)))
 	}
-	if err := b.db.Write(batch, nil); err != nil {
+	if err := b.db.Write(batch, b.wo); err != nil {
 		return fmt.Errorf("failed to write a batch to leveldb: %w", err)
 	}
 	b.pending = make(map[string][]byte, len(b.pending))

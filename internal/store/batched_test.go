@@ -10,7 +10,7 @@ import (
 )
 
 func TestBatchedStorageReadsItsPendingWrites(t *testing.T) {
-	st, err := Scratch(t.TempDir(), 1000)("table", 0)
+	st, err := Processor(t.TempDir(), 1000, nil)("table", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestBatchedStorageKeepsAConsistentPrefixAfterACrash(t *testing.T) {
 
 // The budget is shared by the partitions a builder has open.
 func TestBatchedStorageSharesItsBudget(t *testing.T) {
-	build := Scratch(t.TempDir(), 4000)
+	build := Processor(t.TempDir(), 4000, nil)
 	var parts []*batched
 	for p := int32(0); p < 2; p++ {
 		st, err := build("table", p)

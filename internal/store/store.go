@@ -52,13 +52,22 @@ func options() *opt.Options {
 	}
 }
 
-// Scratch is for the processor's copy of its partitions, which is wiped
-// at every start and recovered from the table topic, so it is never
-// synced.
-func Scratch(dir string, buffer int) storage.Builder {
-	o := options()
-	o.NoSync = true // never read back after a crash
-	return batchedBuilder(dir, buffer, o, nil)
+// Processor is for the processor's copy of its partitions, kept across
+// restarts. The processor writes to it only table records that Kafka
+// acknowledged, each batch with the offset of its last one (see the
+// processor's checkpointed storage), so the copy is always a prefix of the
+// table topic, and after a restart goka reads the table from that offset
+// on.
+//
+// Unlike a view's, every batch is synced before the write returns: without
+// it, a machine that loses power can leave a journal whose middle batch is
+// lost while a later one, with a later offset, is replayed (goleveldb drops
+// a damaged journal block and reads on), and the copy would miss records
+// before its offset for good. With it only the last batch can be lost, and
+// the one before it is a consistent older checkpoint. Corrupted files are
+// handled as for View.
+func Processor(dir string, buffer int, onCorrupt func(path string, err error)) storage.Builder {
+	return batchedBuilder(dir, buffer, options(), &opt.WriteOptions{Sync: true}, onCorrupt)
 }
 
 // View is for a view's replica of the table, kept across restarts.
@@ -73,5 +82,5 @@ func Scratch(dir string, buffer int) storage.Builder {
 // onCorrupt is told, and the partition starts empty and is recovered from
 // the topic. A nil onCorrupt fails the open instead.
 func View(dir string, buffer int, onCorrupt func(path string, err error)) storage.Builder {
-	return batchedBuilder(dir, buffer, options(), onCorrupt)
+	return batchedBuilder(dir, buffer, options(), nil, onCorrupt)
 }
