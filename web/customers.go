@@ -111,6 +111,10 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
+	if s.forward != nil && r.Header.Get(HeaderForwarded) == "" {
+		s.listMerged(w, r, after, limit, match)
+		return
+	}
 	if !s.recovered(w) {
 		return
 	}
@@ -134,6 +138,12 @@ func (s *Server) lookupFailed(w http.ResponseWriter, id string, err error) {
 		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
 		return
 	}
+	if errors.Is(err, views.ErrNotLocal) {
+		// Partitioned: the partition is moving here or away; its owner
+		// will answer in a moment.
+		unavailable(w, "not_owner", "this instance does not hold the customer's partition right now (a rebalance); retry")
+		return
+	}
 	s.log.Warn("view lookup failed", "customer", id, "error", err)
 	writeError(w, http.StatusServiceUnavailable, "view_unavailable", "the view cannot answer right now; retry")
 }
@@ -144,7 +154,7 @@ func (s *Server) recovered(w http.ResponseWriter) bool {
 	if s.lookups.Recovered() {
 		return true
 	}
-	writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	unavailable(w, "not_ready", "the view is still recovering the table")
 	return false
 }
 
