@@ -184,6 +184,28 @@ func TestPartitionedInstancesRouteEveryRead(t *testing.T) {
 		}
 	})
 
+	t.Run("waits, history, decisions and max_lag through every instance", func(t *testing.T) {
+		for _, id := range testkit.Registered(want)[:10] {
+			owner, _ := ownerOf(live, id, partitions)
+			version := want[id].Version
+			for _, in := range live {
+				for _, query := range []string{
+					fmt.Sprintf("/customers/%s?min_version=%d&wait=5s", id, version),
+					fmt.Sprintf("/customers/%s?max_lag=0", id),
+					fmt.Sprintf("/customers/%s?version=1", id),
+					"/customers/" + id + "/events",
+					"/customers/" + id + "/decisions",
+				} {
+					resp := getWithToken(t, in.url+query, partitionedToken)
+					if resp.status != http.StatusOK || resp.Header.Get(web.HeaderServedBy) != owner.url {
+						t.Fatalf("GET %s through %s: %d served by %q, want 200 by %s: %s",
+							query, in.url, resp.status, resp.Header.Get(web.HeaderServedBy), owner.url, resp.body)
+					}
+				}
+			}
+		}
+	})
+
 	t.Run("forwarded requests: the owner checks the token, a non-owner never forwards again", func(t *testing.T) {
 		id := testkit.Registered(want)[0]
 		owner, stranger := ownerOf(live, id, partitions)

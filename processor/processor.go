@@ -492,3 +492,24 @@ func (p *Processor) tableProducerConfig() *sarama.Config {
 	sc.Producer.Retry.Backoff = 100 * time.Millisecond
 	return sc
 }
+
+// Positions returns, per partition the processor folded records of since
+// it joined the group, the next offset of the events topic it will fold.
+// Partitions it has folded nothing of yet are left out: their committed
+// offset is their position.
+func (p *Processor) Positions(ctx context.Context) map[int32]int64 {
+	gp := p.current.Load()
+	if gp == nil {
+		return nil
+	}
+	out := map[int32]int64{}
+	for partition, st := range gp.StatsWithContext(ctx).Group {
+		if st == nil {
+			continue
+		}
+		if in := st.Input[p.cfg.Topics.Events]; in != nil && in.Count > 0 {
+			out[partition] = in.LastOffset + 1
+		}
+	}
+	return out
+}

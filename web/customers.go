@@ -25,6 +25,9 @@ type customerPage struct {
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if !s.fresh(w, r) {
+		return
+	}
 	if q.Has("version") || q.Has("at") {
 		if c, ok := s.registeredCustomer(w, r); ok {
 			s.customerAsOf(w, r, c)
@@ -253,7 +256,7 @@ type decisionList struct {
 // an id is a 404, as the customer does not exist.
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !checkID(w, id) {
+	if !checkID(w, id) || !s.fresh(w, r) {
 		return
 	}
 	if !s.recovered(w) {
@@ -273,4 +276,39 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 		body.Decisions = []processor.Decision{}
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// maxLagCheck bounds the Kafka reads of one ?max_lag= check.
+const maxLagCheck = 2 * time.Second
+
+// fresh answers a read with ?max_lag=N, and returns false, when the copy
+// that serves its customer is more than N records of the customer's
+// partition behind (or cannot tell): 503 with Retry-After, so that the
+// client retries rather than reads a state older than it accepts.
+func (s *Server) fresh(w http.ResponseWriter, r *http.Request) bool {
+	raw, id := r.URL.Query().Get("max_lag"), r.PathValue("id")
+	if raw == "" || processor.ValidateKey(id) != nil {
+		return true // an invalid id gets its 400 from the handler
+	}
+	maxLag, err := parseInt(raw, 0, "max_lag")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return false
+	}
+	if s.lag == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxLagCheck)
+	defer cancel()
+	lag, err := s.lag.Lag(ctx, id)
+	if err != nil {
+		s.log.Warn("failed to read the lag of a customer's copy", "customer", id, "error", err)
+		unavailable(w, "lag_unknown", "the lag of this customer's copy cannot be read right now; retry")
+		return false
+	}
+	if lag > maxLag {
+		unavailable(w, "too_stale", fmt.Sprintf("the copy that serves this customer is %d records behind, more than max_lag %d; retry", lag, maxLag))
+		return false
+	}
+	return true
 }

@@ -61,6 +61,15 @@ type Deps struct {
 	// elsewhere are forwarded there, and lists merge every owner's page.
 	// Nil serves everything here.
 	Router Router
+	// Lag tells how far behind the copy that serves a customer is, for
+	// ?max_lag=; nil answers such reads as if nothing lagged.
+	Lag Lagger
+}
+
+// Lagger tells how far behind the copy that serves a customer is: the
+// records of its partition the copy has not applied yet.
+type Lagger interface {
+	Lag(ctx context.Context, id string) (int64, error)
 }
 
 // Page is a handler mounted at a ServeMux pattern, answering GET, behind
@@ -216,6 +225,7 @@ type Server struct {
 	handler    http.Handler
 	listener   net.Listener
 	conns      *connLimit
+	lag        Lagger
 	forward    *forwarder // nil serves every request here
 	advertised string     // set by Listen
 }
@@ -232,7 +242,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
 		origins:   http.NewCrossOriginProtection(),
 		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}
