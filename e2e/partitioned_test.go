@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -203,6 +205,27 @@ func TestPartitionedInstancesRouteEveryRead(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+
+	t.Run("a watch stream through a non-owner comes from the owner", func(t *testing.T) {
+		id := testkit.Registered(want)[1]
+		owner, stranger := ownerOf(live, id, partitions)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, stranger.url+"/customers/"+id+"/watch", nil)
+		req.Header.Set("Authorization", "Bearer "+partitionedToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get(web.HeaderServedBy) != owner.url {
+			t.Fatalf("watch through a non-owner: %d served by %q, want 200 by %s", resp.StatusCode, resp.Header.Get(web.HeaderServedBy), owner.url)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || line != "event: state\n" {
+			t.Fatalf("first line of the stream %q (%v), want the state event", line, err)
 		}
 	})
 
