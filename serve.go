@@ -169,11 +169,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		pprofAddr                     string
 		storageBufferMiB              int
 		limits                        web.Config
+		serveMode, advertisedURL      string
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
 	fs.SetOutput(stderr)
 	common.register(fs)
 	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
+	fs.stringVar(&serveMode, "serve-mode", service.ModeReplica, "replica: every instance holds the whole table; partitioned: each instance holds the partitions it owns and forwards other reads to their owner (README: Serve modes)")
+	fs.stringVar(&advertisedURL, "advertised-url", "", "base URL the other instances reach this one at, such as http://eventfold-0.eventfold:8080; empty derives it from --http-addr (the host name for a listener on every interface)")
 	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
 	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty, with --read-token-file empty too, leaves writes open")
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open; needs --write-token-file")
@@ -195,6 +198,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := common.validate(); err != nil {
 		return err
+	}
+	if serveMode != service.ModeReplica && serveMode != service.ModePartitioned {
+		return fmt.Errorf("%w: --serve-mode %q must be %s or %s", errUsage, serveMode, service.ModeReplica, service.ModePartitioned)
 	}
 	if storageBufferMiB < 1 || storageBufferMiB > service.MaxStorageBuffer>>20 {
 		// The service checks its budget too; the flag's unit is MiB.
@@ -218,12 +224,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	webCfg.MaxHistoryReads, webCfg.MaxHistoryReadsPerClient = limits.MaxHistoryReads, limits.MaxHistoryReadsPerClient
 	webCfg.MaxConnections, webCfg.MaxConnectionsPerClient = limits.MaxConnections, limits.MaxConnectionsPerClient
 	webCfg.ReadTokens, webCfg.WriteTokens = readers, writers
+	webCfg.AdvertisedURL = advertisedURL
 	keks, err := common.keks(log)
 	if err != nil {
 		return err
 	}
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir, KEKs: keks,
-		StorageBuffer: storageBufferMiB << 20, Web: webCfg, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
+		StorageBuffer: storageBufferMiB << 20, Web: webCfg, ServeMode: serveMode, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,9 @@ var metricTypes = map[string]string{
 	"eventfold_view_updates_total":             "counter",
 	"eventfold_table_writes_total":             "counter",
 	"eventfold_http_requests_total":            "counter",
+	"eventfold_http_forwarded_total":           "counter",
+	"eventfold_partitions_owned":               "gauge",
+	"eventfold_http_forward_seconds":           "histogram",
 	"eventfold_view_lookups_total":             "counter",
 	"eventfold_fold_duration_seconds":          "histogram",
 	"eventfold_http_request_duration_seconds":  "histogram",
@@ -374,6 +377,21 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !volume || !owned {
 		t.Errorf("the data dir %s must be a VOLUME (%v) created owned by %s (%v)", dataDir, volume, runtimeUID, owned)
+	}
+}
+
+// checkSelects reports a selector that is empty or selects labels the
+// pods do not carry.
+func checkSelects(t *testing.T, what string, sel any, podLabels map[string]any) {
+	t.Helper()
+	m, _ := sel.(map[string]any)
+	if len(m) == 0 {
+		t.Errorf("%s has no selector", what)
+	}
+	for k, v := range m {
+		if podLabels[k] != v {
+			t.Errorf("%s selects %s=%v, which the pods do not carry", what, k, v)
+		}
 	}
 }
 
@@ -938,15 +956,7 @@ func TestKubernetes(t *testing.T) {
 	podLabels, _ := get(pod, "metadata", "labels").(map[string]any)
 	selects := func(what string, sel any) {
 		t.Helper()
-		m, _ := sel.(map[string]any)
-		if len(m) == 0 {
-			t.Errorf("%s has no selector", what)
-		}
-		for k, v := range m {
-			if podLabels[k] != v {
-				t.Errorf("%s selects %s=%v, which the pods do not carry", what, k, v)
-			}
-		}
+		checkSelects(t, what, sel, podLabels)
 	}
 	selects("the Deployment", get(dep, "spec", "selector", "matchLabels"))
 	selects("the Service", get(svc, "spec", "selector"))

@@ -101,9 +101,21 @@ func startPipelineKEKs(t testing.TB, broker string, topics kafka.Topics, storage
 		opt(&cfg)
 	}
 	// The service as serve assembles it, HTTP server included.
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: topics, DataDir: storageDir, Web: cfg, Logger: log,
+	svc, stop := runService(t, service.Config{Kafka: kc, Topics: topics, DataDir: storageDir, Web: cfg, Logger: log,
 		RestartBackoff: 200 * time.Millisecond, KEKs: keks})
+	p := &pipeline{broker: broker, topics: topics, reg: svc.Registry, client: testkit.NewClient("http://" + svc.Addr().String()),
+		handler: svc.Server.Handler(), routes: svc.Server.Routes()}
+	p.stop = stop
+	p.client.WaitReady(t, 30*time.Second)
+	return p
+}
+
+// runService assembles the service and runs it until the returned stop,
+// or the test's end.
+func runService(t testing.TB, cfg service.Config) (*service.Service, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("failed to assemble the service: %v", err)
@@ -112,14 +124,10 @@ func startPipelineKEKs(t testing.TB, broker string, topics kafka.Topics, storage
 	go func() { done <- svc.Run(ctx) }()
 	stop := sync.OnceFunc(func() {
 		cancel()
-		awaitStopped(t, "pipeline", done, 20*time.Second)
+		awaitStopped(t, "service", done, 30*time.Second)
 	})
 	t.Cleanup(stop)
-	p := &pipeline{broker: broker, topics: topics, reg: svc.Registry, client: testkit.NewClient("http://" + svc.Addr().String()),
-		handler: svc.Server.Handler(), routes: svc.Server.Routes()}
-	p.stop = stop
-	p.client.WaitReady(t, 30*time.Second)
-	return p
+	return svc, stop
 }
 
 // customerPage is the body of GET /customers.

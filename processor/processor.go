@@ -16,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/internal/kafka"
@@ -72,7 +73,19 @@ type Config struct {
 	// tombstones of the customer's keys to Topics.Keys(). Nil turns
 	// erasure off: sealed values fold unchecked and no key is erased.
 	Keyring Keyring
-	Logger  *slog.Logger
+	// WrapStorage, if set, wraps the storage of each partition the
+	// processor is assigned: a partitioned view serves lookups from it.
+	WrapStorage func(storage.Builder) storage.Builder
+	// MemberData, if set, returns what the processor sends to the
+	// consumer group as this member's user data (sarama's
+	// Consumer.Group.Member.UserData) at each build: the other instances
+	// read it beside the member's assignment, as the advertised address
+	// of a partitioned instance.
+	MemberData func() []byte
+	// Rebalanced, if set, is called when the group assigned the
+	// processor its partitions.
+	Rebalanced func()
+	Logger     *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -185,6 +198,11 @@ func (p *Processor) runOnce(ctx context.Context) error {
 	}
 	acks := newCheckpoints(p.metrics.recovered)
 	sb = acks.builder(sb)
+	// Outside the checkpoints: partitioned serving reads what the
+	// processor folded, acknowledged by Kafka or about to be.
+	if p.cfg.WrapStorage != nil {
+		sb = p.cfg.WrapStorage(sb)
+	}
 	order := newCommitOrder()
 	gp, err := goka.NewProcessor(p.cfg.Kafka.Brokers, p.graph(order),
 		goka.WithHasher(NewMurmur2Hasher),
@@ -192,12 +210,15 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
 		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.cfg.Kafka.Sarama())),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.groupConfig())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
 		goka.WithRebalanceCallback(func(a goka.Assignment) {
 			p.metrics.rebalances.Inc()
 			p.log.Info("partitions assigned", "partitions", len(a))
+			if p.cfg.Rebalanced != nil {
+				p.cfg.Rebalanced()
+			}
 		}),
 	)
 	if err != nil {
@@ -261,6 +282,16 @@ func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
 			p.running.Store(running)
 		}
 	}
+}
+
+// groupConfig is the sarama configuration of the consumer group, which
+// carries MemberData to the other members.
+func (p *Processor) groupConfig() *sarama.Config {
+	sc := p.cfg.Kafka.Sarama()
+	if p.cfg.MemberData != nil {
+		sc.Consumer.Group.Member.UserData = p.cfg.MemberData()
+	}
+	return sc
 }
 
 func tableTopicConfig(t kafka.Topics) *goka.TopicManagerConfig {
@@ -500,4 +531,25 @@ func (p *Processor) tableProducerConfig() *sarama.Config {
 	// KB each) in an eighth of the requests.
 	sc.Producer.Flush.Bytes = tableFlushBytes
 	return sc
+}
+
+// Positions returns, per partition the processor folded records of since
+// it joined the group, the next offset of the events topic it will fold.
+// Partitions it has folded nothing of yet are left out: their committed
+// offset is their position.
+func (p *Processor) Positions(ctx context.Context) map[int32]int64 {
+	gp := p.current.Load()
+	if gp == nil {
+		return nil
+	}
+	out := map[int32]int64{}
+	for partition, st := range gp.StatsWithContext(ctx).Group {
+		if st == nil {
+			continue
+		}
+		if in := st.Input[p.cfg.Topics.Events]; in != nil && in.Count > 0 {
+			out[partition] = in.LastOffset + 1
+		}
+	}
+	return out
 }

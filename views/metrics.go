@@ -48,7 +48,14 @@ func newMetrics(reg prometheus.Registerer, v *View) (*metrics, error) {
 		Name: "eventfold_view_accepted_events",
 		Help: "Events ever accepted, from the table the view holds: the sum of the customers' versions. Unlike eventfold_events_folded_total it survives restarts.",
 	}, func() float64 { return float64(v.Accepted()) })
-	for _, c := range []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers, keys, accepted} {
+	all := []prometheus.Collector{m.lookups, m.updates, m.restarts, recovered, subscribers, keys, accepted}
+	if v.local != nil {
+		all = append(all, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "eventfold_partitions_owned",
+			Help: "Partitioned mode: partitions of the table this instance holds and has recovered, and so serves.",
+		}, func() float64 { return float64(len(v.local.owned())) }))
+	}
+	for _, c := range all {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register view metrics: %w", err)
 		}

@@ -55,7 +55,15 @@ type Config struct {
 	// personal data opened, for the change streams; nil shows states as
 	// stored.
 	OpenState func(*processor.Customer) *processor.Customer
-	Logger    *slog.Logger
+	// Partitioned makes the view read the partitions the processor of
+	// this instance owns, from the processor's storage (StorageBuilder),
+	// instead of replicating the whole table: the table can then outgrow
+	// one host. Partitions is the table's partition count, and Ready the
+	// processor's readiness, which is the view's.
+	Partitioned bool
+	Partitions  int32
+	Ready       func() bool
+	Logger      *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -66,10 +74,14 @@ func (c Config) Validate() error {
 	if c.Topics.Group == "" {
 		return errors.New("no group")
 	}
+	if c.Partitioned && (c.Partitions <= 0 || c.Ready == nil) {
+		return errors.New("a partitioned view needs the partition count and the processor's readiness")
+	}
 	return nil
 }
 
-// View is a replica of the customer table.
+// View reads the customer table: a replica of all of it, or, when
+// partitioned, the partitions this instance's processor owns.
 type View struct {
 	cfg      Config
 	log      *slog.Logger
@@ -78,6 +90,14 @@ type View struct {
 	current  atomic.Pointer[goka.View] // the running goka view, if any
 	keys     atomic.Int64              // keys in local storage
 	accepted atomic.Int64              // the sum of their versions
+	local    *local                    // the processor's partitions, when partitioned
+}
+
+// table is what lookups read: a goka view (a replica of every partition)
+// or the processor's own partitions.
+type table interface {
+	Get(key string) (any, error)
+	IteratorWithRange(start, limit string) (goka.Iterator, error)
 }
 
 // New builds a view; call Run to start it.
@@ -92,6 +112,9 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 		cfg.Logger = slog.Default()
 	}
 	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(cfg.OpenState)}
+	if cfg.Partitioned {
+		v.local = newLocal(cfg.Partitions, v.hub)
+	}
 	m, err := newMetrics(reg, v)
 	if err != nil {
 		return nil, err
@@ -104,8 +127,13 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 func (v *View) Hub() *Hub { return v.hub }
 
 // Run replicates the table until ctx is cancelled, rebuilding the goka
-// view after a failure.
+// view after a failure. A partitioned view replicates nothing: the
+// processor fills its storage.
 func (v *View) Run(ctx context.Context) error {
+	if v.local != nil {
+		<-ctx.Done()
+		return nil
+	}
 	return restart.Loop(ctx, v.cfg.RestartBackoff, v.runOnce, func(err error) {
 		v.metrics.restarts.Inc()
 		v.log.Warn("view stopped, restarting", "error", err, "backoff", v.cfg.RestartBackoff)
@@ -159,6 +187,44 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 // goka returns the running goka view, or nil.
 func (v *View) goka() *goka.View { return v.current.Load() }
 
+// StorageBuilder wraps the processor's storage builder. A partitioned
+// view reads the partitions it opens, counts their keys and announces
+// their changes; a replica leaves it as it is.
+func (v *View) StorageBuilder(inner storage.Builder) storage.Builder {
+	if v.local == nil {
+		return inner
+	}
+	return v.local.builder(countingBuilder(inner, &v.keys, &v.accepted))
+}
+
+// Partitioned reports whether the view serves only this instance's
+// partitions.
+func (v *View) Partitioned() bool { return v.local != nil }
+
+// Owned returns the partitions a partitioned view holds and has
+// recovered; nil for a replica, which holds them all.
+func (v *View) Owned() []int32 {
+	if v.local == nil {
+		return nil
+	}
+	return v.local.owned()
+}
+
+// table returns what lookups read now, or ErrNotReady.
+func (v *View) table() (table, error) {
+	if v.local != nil {
+		if !v.cfg.Ready() {
+			return nil, ErrNotReady
+		}
+		return v.local, nil
+	}
+	gv := v.goka()
+	if gv == nil {
+		return nil, ErrNotReady
+	}
+	return gv, nil
+}
+
 // GokaView returns the running goka view, or nil between restarts, for
 // goka's monitoring pages. It is rebuilt after a failure, so callers must
 // not keep it.
@@ -175,6 +241,9 @@ func (v *View) Accepted() int64 { return v.accepted.Load() }
 // Positions returns, per partition of the table, the next offset the view
 // will read: the basis of its lag.
 func (v *View) Positions() (map[int32]int64, error) {
+	if v.local != nil {
+		return v.local.positions(), nil
+	}
 	gv := v.goka()
 	if gv == nil {
 		return nil, ErrNotReady
@@ -196,6 +265,9 @@ func (v *View) Positions() (map[int32]int64, error) {
 
 // Recovered reports whether the view has caught up with the table.
 func (v *View) Recovered() bool {
+	if v.local != nil {
+		return v.cfg.Ready()
+	}
 	gv := v.goka()
 	return gv != nil && gv.Recovered()
 }
@@ -267,11 +339,11 @@ func (v *View) get(id string) (*processor.Customer, error) {
 
 // raw returns the stored table value of id, or nil.
 func (v *View) raw(id string) (json.RawMessage, error) {
-	gv := v.goka()
-	if gv == nil {
-		return nil, ErrNotReady
+	t, err := v.table()
+	if err != nil {
+		return nil, err
 	}
-	value, err := gv.Get(id)
+	value, err := t.Get(id)
 	if err != nil {
 		return nil, fmt.Errorf("failed to look up %s: %w", id, err)
 	}
@@ -323,13 +395,13 @@ func (v *View) List(after string, limit int, match func(*processor.Customer) boo
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
-	gv := v.goka()
-	if gv == nil {
-		return nil, "", ErrNotReady
+	t, err := v.table()
+	if err != nil {
+		return nil, "", err
 	}
 	// goka's leveldb storage treats an empty limit as "keys with the
 	// prefix start"; every valid id sorts below keyLimit.
-	it, err := gv.IteratorWithRange(after, keyLimit)
+	it, err := t.IteratorWithRange(after, keyLimit)
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to iterate the view: %w", err)
 	}

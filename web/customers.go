@@ -25,6 +25,9 @@ type customerPage struct {
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if !s.fresh(w, r) {
+		return
+	}
 	if q.Has("version") || q.Has("at") {
 		if c, ok := s.registeredCustomer(w, r); ok {
 			s.customerAsOf(w, r, c)
@@ -111,6 +114,10 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 		return
 	}
+	if s.forward != nil && r.Header.Get(HeaderForwarded) == "" {
+		s.listMerged(w, r, after, limit, match)
+		return
+	}
 	if !s.recovered(w) {
 		return
 	}
@@ -134,6 +141,12 @@ func (s *Server) lookupFailed(w http.ResponseWriter, id string, err error) {
 		writeError(w, http.StatusNotFound, "not_found", "no customer with id "+id)
 		return
 	}
+	if errors.Is(err, views.ErrNotLocal) {
+		// Partitioned: the partition is moving here or away; its owner
+		// will answer in a moment.
+		unavailable(w, "not_owner", "this instance does not hold the customer's partition right now (a rebalance); retry")
+		return
+	}
 	s.log.Warn("view lookup failed", "customer", id, "error", err)
 	writeError(w, http.StatusServiceUnavailable, "view_unavailable", "the view cannot answer right now; retry")
 }
@@ -144,7 +157,7 @@ func (s *Server) recovered(w http.ResponseWriter) bool {
 	if s.lookups.Recovered() {
 		return true
 	}
-	writeError(w, http.StatusServiceUnavailable, "not_ready", "the view is still recovering the table")
+	unavailable(w, "not_ready", "the view is still recovering the table")
 	return false
 }
 
@@ -243,7 +256,7 @@ type decisionList struct {
 // an id is a 404, as the customer does not exist.
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !checkID(w, id) {
+	if !checkID(w, id) || !s.fresh(w, r) {
 		return
 	}
 	c, ok := s.decidedEntry(w, id)
@@ -273,4 +286,39 @@ func (s *Server) decidedEntry(w http.ResponseWriter, id string) (*processor.Cust
 		return nil, false
 	}
 	return c, true
+}
+
+// maxLagCheck bounds the Kafka reads of one ?max_lag= check.
+const maxLagCheck = 2 * time.Second
+
+// fresh answers a read with ?max_lag=N, and returns false, when the copy
+// that serves its customer is more than N records of the customer's
+// partition behind (or cannot tell): 503 with Retry-After, so that the
+// client retries rather than reads a state older than it accepts.
+func (s *Server) fresh(w http.ResponseWriter, r *http.Request) bool {
+	raw, id := r.URL.Query().Get("max_lag"), r.PathValue("id")
+	if raw == "" || processor.ValidateKey(id) != nil {
+		return true // an invalid id gets its 400 from the handler
+	}
+	maxLag, err := parseInt(raw, 0, "max_lag")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
+		return false
+	}
+	if s.lag == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxLagCheck)
+	defer cancel()
+	lag, err := s.lag.Lag(ctx, id)
+	if err != nil {
+		s.log.Warn("failed to read the lag of a customer's copy", "customer", id, "error", err)
+		unavailable(w, "lag_unknown", "the lag of this customer's copy cannot be read right now; retry")
+		return false
+	}
+	if lag > maxLag {
+		unavailable(w, "too_stale", fmt.Sprintf("the copy that serves this customer is %d records behind, more than max_lag %d; retry", lag, maxLag))
+		return false
+	}
+	return true
 }

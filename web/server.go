@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +56,20 @@ type Deps struct {
 	// Personal seals the personal data of writes and opens it for reads
 	// (a keys.Keyring); nil leaves personal data as it is written.
 	Personal Personal
+	// Router, when the instances split the table (partitioned mode),
+	// says which instance owns a customer: requests for customers owned
+	// elsewhere are forwarded there, and lists merge every owner's page.
+	// Nil serves everything here.
+	Router Router
+	// Lag tells how far behind the copy that serves a customer is, for
+	// ?max_lag=; nil answers such reads as if nothing lagged.
+	Lag Lagger
+}
+
+// Lagger tells how far behind the copy that serves a customer is: the
+// records of its partition the copy has not applied yet.
+type Lagger interface {
+	Lag(ctx context.Context, id string) (int64, error)
 }
 
 // Page is a handler mounted at a ServeMux pattern, answering GET, behind
@@ -137,7 +154,11 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, when both set, serve HTTPS.
 	TLSCertFile string
 	TLSKeyFile  string
-	Logger      *slog.Logger
+	// AdvertisedURL is the base URL other instances and clients reach
+	// this server at, such as http://eventfold-0.eventfold:8080; empty
+	// derives it from the bound listen address (AdvertisedURL).
+	AdvertisedURL string
+	Logger        *slog.Logger
 }
 
 // DefaultConfig returns the defaults of the HTTP server.
@@ -174,6 +195,11 @@ func (c Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("HTTPS needs both a certificate and a key file")
 	}
+	if c.AdvertisedURL != "" {
+		if u, err := url.Parse(c.AdvertisedURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("advertised URL %q must be http(s)://host:port without a path", c.AdvertisedURL)
+		}
+	}
 	for _, t := range append(append([]string{}, c.ReadTokens...), c.WriteTokens...) {
 		if len(t) < 16 {
 			return errors.New("bearer tokens must be at least 16 characters")
@@ -200,6 +226,9 @@ type Server struct {
 	handler    http.Handler
 	listener   net.Listener
 	conns      *connLimit
+	lag        Lagger
+	forward    *forwarder // nil serves every request here
+	advertised string     // set by Listen
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
@@ -214,7 +243,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
 		origins:   http.NewCrossOriginProtection(),
 		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}
@@ -225,14 +254,19 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if s.conns, err = newConnLimit(cfg, reg); err != nil {
 		return nil, err
 	}
+	if deps.Router != nil {
+		if s.forward, err = newForwarder(deps.Router, s.AdvertisedURL, reg); err != nil {
+			return nil, fmt.Errorf("failed to register forwarding metrics: %w", err)
+		}
+	}
 	routes := []route{
-		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.getCustomer)}},
+		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.getCustomer))}},
 		{"/customers/{id}/events", map[string]http.HandlerFunc{
-			http.MethodPost: s.authorize(Write, s.appendEvent), http.MethodGet: s.authorize(Read, s.listEvents)}},
+			http.MethodPost: s.authorize(Write, s.routed(s.appendEvent)), http.MethodGet: s.authorize(Read, s.routed(s.listEvents))}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},
-		{"/customers/{id}/decisions", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listDecisions)}},
-		{"/customers/{id}/decisions/{event_id}/event", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.decisionEvent)}},
-		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchCustomer)}},
+		{"/customers/{id}/decisions", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.listDecisions))}},
+		{"/customers/{id}/decisions/{event_id}/event", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.decisionEvent))}},
+		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.watchCustomer))}},
 		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},
@@ -255,8 +289,46 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		s.routes = append(s.routes, Route{Pattern: r.pattern, Methods: methods})
 	}
 	mux.Handle("/", m.instrument("other", map[string]http.HandlerFunc{}))
-	s.handler = recoverPanics(s.log, mux)
+	s.handler = recoverPanics(s.log, s.servedBy(mux))
 	return s, nil
+}
+
+// servedBy names this instance on every answer; a forwarded answer
+// carries its owner's name instead (forwarder.forward).
+func (s *Server) servedBy(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if self := s.AdvertisedURL(); self != "" {
+			w.Header().Set(HeaderServedBy, self)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// AdvertisedURL returns the base URL other instances and clients reach
+// this server at: Config.AdvertisedURL, or else the bound listen address,
+// with the host name for a listener on every interface. It is empty
+// before Listen.
+func (s *Server) AdvertisedURL() string { return s.advertised }
+
+// advertise sets advertised once the listener is bound.
+func (s *Server) advertise(addr net.Addr) string {
+	if s.cfg.AdvertisedURL != "" {
+		return strings.TrimSuffix(s.cfg.AdvertisedURL, "/")
+	}
+	scheme := "http"
+	if s.cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil {
+			host = "localhost"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Routes lists the server's routes and their methods.
@@ -275,6 +347,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("failed to listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.listener = s.conns.wrap(l)
+	s.advertised = s.advertise(l.Addr())
 	return l.Addr(), nil
 }
 

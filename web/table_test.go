@@ -34,8 +34,9 @@ type table struct {
 
 	recovered bool
 	// held leaves published events undecided, as a processor that is
-	// behind does.
-	held bool
+	// behind does; heldEvents counts them, the table's lag.
+	held       bool
+	heldEvents int64
 	// readErr fails every read of the view; entryErr only Entry;
 	// publishErr every produce; historyErr every history read.
 	readErr, entryErr, publishErr, historyErr error
@@ -55,6 +56,7 @@ func (t *table) Publish(_ context.Context, key string, value []byte) (int32, int
 	}
 	t.offset++
 	if t.held {
+		t.heldEvents++
 		return 0, t.offset, nil
 	}
 	ev, err := processor.Decode(key, value)
@@ -205,4 +207,12 @@ func (t *table) Attempted(_ context.Context, id string, d processor.Decision) (v
 		return e, nil
 	}
 	return views.Event{}, fmt.Errorf("failed to read event %q of %s: %w", d.EventID, id, views.ErrHistoryTruncated)
+}
+
+// Lag is the events published and not yet decided, as a processor that
+// is behind has them.
+func (t *table) Lag(context.Context, string) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.heldEvents, nil
 }

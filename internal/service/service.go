@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/eventfold/eventfold/internal/cluster"
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/keys"
 	"github.com/eventfold/eventfold/processor"
@@ -59,9 +60,23 @@ type Config struct {
 	ExtraPages []web.Page
 	// KEKs wrap the customers' data keys. Nil turns erasure off: personal
 	// data is written as it comes, in plaintext.
-	KEKs   *keys.KEKs
-	Logger *slog.Logger
+	KEKs *keys.KEKs
+	// ServeMode is ModeReplica (the default: every instance replicates
+	// the whole table) or ModePartitioned (each instance serves the
+	// partitions its processor owns and forwards the rest to their
+	// owners; Web.AdvertisedURL is how they reach it).
+	ServeMode string
+	// MembershipRefresh is how often a partitioned instance reads the
+	// group's members from Kafka; 0 means a second.
+	MembershipRefresh time.Duration
+	Logger            *slog.Logger
 }
+
+// Serve modes.
+const (
+	ModeReplica     = "replica"
+	ModePartitioned = "partitioned"
+)
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
@@ -76,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Web.Validate(); err != nil {
 		return fmt.Errorf("failed to validate web config: %w", err)
+	}
+	if c.ServeMode != "" && c.ServeMode != ModeReplica && c.ServeMode != ModePartitioned {
+		return fmt.Errorf("serve mode %q must be %s or %s", c.ServeMode, ModeReplica, ModePartitioned)
 	}
 	return nil
 }
@@ -94,6 +112,10 @@ type Service struct {
 	// DeadLetters reads the dead-letter topic for the web page: one
 	// Kafka client for every request, closed by Close.
 	DeadLetters *kafka.OffsetReader
+
+	// Members is who owns which partition, in partitioned mode; nil in
+	// replica mode.
+	Members *cluster.Members
 
 	log     *slog.Logger
 	closers []func() error
@@ -145,6 +167,19 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	var err error
 	procCfg := processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
 		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer}
+	partitioned := cfg.ServeMode == ModePartitioned
+	var router web.Router
+	if partitioned {
+		s.Members, err = cluster.New(cluster.Config{Kafka: cfg.Kafka, Group: topics.Group, Topic: topics.Events,
+			Partitions: partitions, Refresh: cfg.MembershipRefresh, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, s.Members.Close)
+		// The processor reads MemberData when it joins the group, after
+		// Listen has bound the address it advertises.
+		procCfg.MemberData, procCfg.Rebalanced, router = s.Members.MemberData, s.Members.Poke, s.Members
+	}
 	var personal web.Personal
 	var openState func(*processor.Customer) *processor.Customer
 	if s.Keyring != nil {
@@ -152,12 +187,17 @@ func (s *Service) build(cfg Config, partitions int32) error {
 		// interface would not read as nil.
 		procCfg.Keyring, personal, openState = s.Keyring, s.Keyring, s.Keyring.OpenCustomer
 	}
-	s.Processor, err = processor.New(procCfg, reg)
+	// A partitioned view reads the processor's storage, and is ready
+	// when the processor is: built first, it wraps the processor's
+	// storage builder.
+	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
+		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log,
+		Partitioned: partitioned, Partitions: partitions, Ready: func() bool { return s.Processor.Ready() }}, reg)
 	if err != nil {
 		return err
 	}
-	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
-		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log}, reg)
+	procCfg.WrapStorage = s.View.StorageBuilder
+	s.Processor, err = processor.New(procCfg, reg)
 	if err != nil {
 		return err
 	}
@@ -185,18 +225,28 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	webCfg := cfg.Web
 	webCfg.Logger = s.log
 	checks := []web.Check{{Name: "view_recovered", Ready: s.View.Recovered}, {Name: "processor_running", Ready: s.Processor.Ready}}
+	if partitioned {
+		// The processor's store serves lookups: there is no view to
+		// recover.
+		checks = checks[1:]
+	}
 	pages, err := ui.Pages(ui.Config{DeadLetters: s.DeadLetters, Topics: topics, Processor: s.Processor, View: s.View,
 		Replayer: publisher, Registerer: reg, Logger: s.log})
 	if err != nil {
 		return err
 	}
 	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
-		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal}, reg, reg)
+		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router,
+		Lag: &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}}, reg, reg)
 	if err != nil {
 		return err
 	}
 	if _, err := s.Server.Listen(); err != nil {
 		return err
+	}
+	if s.Members != nil {
+		s.Members.SetSelf(s.Server.AdvertisedURL())
+		s.log.Info("partitioned serving: advertising this instance to the group", "url", s.Server.AdvertisedURL())
 	}
 	return nil
 }
@@ -231,6 +281,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Processor.Run(gctx) })
 	g.Go(func() error { return s.View.Run(gctx) })
 	g.Go(func() error { return s.Server.Run(gctx) })
+	if s.Members != nil {
+		g.Go(func() error { return s.Members.Run(gctx) })
+	}
 	return g.Wait()
 }
 

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// lagReader tells how far the copy that serves a customer is behind, in
+// records of the customer's partition (web.Lagger): for a replica, the
+// table records its view has not read; for a partitioned instance, whose
+// copy is the processor's own, the events its processor has not folded.
+type lagReader struct {
+	offsets     *kafka.Offsets
+	topics      kafka.Topics
+	partitions  int32
+	partitioned bool
+	processor   *processor.Processor
+	view        interface {
+		Positions() (map[int32]int64, error)
+	}
+}
+
+// Lag implements web.Lagger.
+func (l *lagReader) Lag(ctx context.Context, id string) (int64, error) {
+	p := processor.PartitionFor(id, l.partitions)
+	topic := l.topics.Table()
+	if l.partitioned {
+		topic = l.topics.Events
+	}
+	end, err := l.offsets.Offset(ctx, topic, p, sarama.OffsetNewest)
+	if err != nil || end == 0 {
+		return 0, err // an empty partition: nothing to be behind
+	}
+	position, err := l.position(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	return max(0, end-position), nil
+}
+
+// position is the next offset the serving copy reads of partition p.
+func (l *lagReader) position(ctx context.Context, p int32) (int64, error) {
+	if !l.partitioned {
+		positions, err := l.view.Positions()
+		if err != nil {
+			return 0, err
+		}
+		position, ok := positions[p]
+		if !ok {
+			return 0, fmt.Errorf("the view has no position on partition %d yet", p)
+		}
+		return position, nil
+	}
+	// The folded position where this run folded records, else the
+	// group's commit: an idle partition's whole fold is committed.
+	position := l.processor.Positions(ctx)[p]
+	committed, err := l.offsets.Committed(l.topics.Group, l.topics.Events)
+	if err != nil {
+		return 0, err
+	}
+	return max(position, committed[p]), nil
+}
