@@ -78,6 +78,12 @@ func (o *commitOrder) tableWrite() (done func(apply func() error, err error)) {
 	}
 }
 
+// abandon queues a record the processor could not decide: like a failed
+// write, it fails every commit queued after it.
+func (o *commitOrder) abandon(err error) {
+	o.write()(fmt.Errorf("an earlier record was not decided: %w", err))
+}
+
 // commit queues a record's commit: release is called with nil once
 // every write queued before it succeeded, or with an error if one failed.
 func (o *commitOrder) commit(release func(error)) {

@@ -152,3 +152,25 @@ func TestCommitOrderHoldsACommitBehindAPendingWrite(t *testing.T) {
 		t.Fatalf("commit after the failure: %v, want it failed", later)
 	}
 }
+
+// TestUndecidedRecordFailsTheCommitsAfterIt is the crash campaign's
+// skipped event with erasure on: a rebalance cancels the key lookup of a
+// sealed event, so the record is not decided; goka's Fail returns, as the
+// processor is already stopping, and goka hands the callback the next
+// record of the partition, which decides and writes nothing. Its commit
+// would move the partition's offset past the undecided record.
+func TestUndecidedRecordFailsTheCommitsAfterIt(t *testing.T) {
+	order := newCommitOrder()
+	lookup := fmt.Errorf("%w: context canceled", ErrKeysUnavailable)
+	var own, failed error
+	undecided(order, func(err error) { own = err }, func(err error) { failed = err }, lookup)
+	if !errors.Is(own, lookup) || !errors.Is(failed, lookup) {
+		t.Fatalf("undecided record: commit %v, fail %v, want both %v", own, failed, lookup)
+	}
+	var next error
+	released := false
+	order.commit(func(err error) { released, next = true, err }) // the next record, a duplicate
+	if !released || !errors.Is(next, lookup) {
+		t.Fatalf("the next record's commit released %v with %v, want failed with %v", released, next, lookup)
+	}
+}

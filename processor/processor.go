@@ -143,19 +143,29 @@ func (p *Processor) GokaProcessor() *goka.Processor { return p.current.Load() }
 // Graph returns the goka group graph of the processor.
 func (p *Processor) Graph() *goka.GroupGraph { return p.graph(newCommitOrder()) }
 
+// undecided gives up on a record the processor could not decide: nothing
+// was written, and no offset at or past it may be committed, so that the
+// rebuilt processor folds it again. goka's Fail does not stop the callback
+// when the processor is already stopping (a rebalance), and goka may still
+// hand the partition's next records to the callback then: their commits
+// would carry the partition's offset past this record, which would never
+// be folded (the crash campaign with erasure on saw a writer's event
+// skipped after a rebalance cancelled its key lookup). So the record
+// fails its own commit and, as a failed write does, every commit queued
+// after it.
+func undecided(order *commitOrder, commit func(error), fail func(error), err error) {
+	order.abandon(err)
+	commit(err)
+	fail(err)
+}
+
 // graph is the group graph whose records commit in order, after the
 // writes that order's producer issued before them.
 func (p *Processor) graph(order *commitOrder) *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(p.cfg.Topics.Events), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			if err := p.fold(ctx, msg); err != nil {
-				// Undecided: nothing was written, and the offset must not
-				// be committed, so that the rebuilt processor folds the
-				// record again. goka's Fail does not stop the callback
-				// when the processor is already stopping (a rebalance),
-				// so the failed commit is what keeps the offset.
-				ctx.DeferCommit()(err)
-				ctx.Fail(err)
+				undecided(order, ctx.DeferCommit(), ctx.Fail, err)
 				return
 			}
 			order.commit(ctx.DeferCommit())
