@@ -401,3 +401,21 @@ func TestCountSeparatesThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressIntervalGrowsWithTheFold(t *testing.T) {
+	tests := []struct {
+		elapsed, want time.Duration
+	}{
+		{0, foldPoll},
+		{time.Second, 10 * time.Millisecond},
+		{3 * time.Second, 30 * time.Millisecond},
+		{time.Minute, maxFoldPoll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.elapsed.String(), func(t *testing.T) {
+			if got := progressInterval(tt.elapsed); got != tt.want {
+				t.Errorf("progressInterval(%v) = %v, want %v", tt.elapsed, got, tt.want)
+			}
+		})
+	}
+}
