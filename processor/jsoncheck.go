@@ -240,9 +240,13 @@ func (s *scanner) object(depth int) error {
 		}
 		if escaped {
 			// "\u0069d" is the key "id": compare keys by their value.
-			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
+			// Into a variable of its own: the one whose address is taken
+			// is moved to the heap, and key is there for every key.
+			var unescaped string
+			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &unescaped); err != nil {
 				return errSyntax
 			}
+			key = unescaped
 			_, known = strictNameSet[key]
 		}
 		if depth < 3 && !known {
