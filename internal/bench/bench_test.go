@@ -234,9 +234,15 @@ func TestBareGokaFoldBesideEventfold(t *testing.T) {
 		if fr.Goka.Records != 2000 || fr.Eventfold.Records != 2000 || !(fr.Goka.PerSec > 0) || !(fr.Eventfold.PerSec > 0) {
 			t.Errorf("round %d: eventfold %+v, bare goka %+v; want 2,000 events folded by each", i, fr.Eventfold, fr.Goka)
 		}
+		if !(fr.Goka.CPUSeconds > 0) || !(fr.Eventfold.CPUSeconds > 0) {
+			t.Errorf("round %d: eventfold %+v, bare goka %+v; want the CPU time of each fold", i, fr.Eventfold, fr.Goka)
+		}
 	}
 	if g.StateCheck.Customers != 200 || g.StateCheck.Mismatches != 0 {
 		t.Errorf("state check %+v, want 200 customers, none differing", g.StateCheck)
+	}
+	if !(g.FoldCPURatio > 0) {
+		t.Errorf("events per CPU-second: eventfold %v, bare goka %v, ratio %v; want all three", g.FoldEventfoldPerCPUSecond, g.FoldGokaPerCPUSecond, g.FoldCPURatio)
 	}
 	if !(g.FoldRatio > 0) || !slices.ContainsFunc(r.Targets, func(tg Target) bool { return tg.Name == "fold ≥ 1.0x bare goka" }) {
 		t.Errorf("ratio %v, targets %+v; want a ratio and its target", g.FoldRatio, r.Targets)
