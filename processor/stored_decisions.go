@@ -109,9 +109,29 @@ func (p *stateParser) storedDecisions(out *[]Decision) error {
 	// the fold copies the ring to a new one anyway (remember).
 	var ring [RecentDecisions]Decision
 	ds := ring[:0]
+	// The event ids, the one string of a decision that is not a known
+	// word, are gathered and made one string: one allocation per state
+	// instead of one per decision. An id with escapes or non-ASCII text
+	// is decoded on its own (idEnds holds -1 for it).
+	var idBuf [1024]byte
+	var idEndBuf [RecentDecisions]int
+	ids, idEnds := idBuf[:0], idEndBuf[:0]
 	if !p.consume(']') {
 		for {
 			var d Decision
+			if !p.consume('[') {
+				return errUnexpected
+			}
+			if raw, ok := p.plainString(); ok {
+				ids = append(ids, raw...)
+				idEnds = append(idEnds, len(ids))
+			} else {
+				var err error
+				if d.EventID, err = p.str(); err != nil {
+					return err
+				}
+				idEnds = append(idEnds, -1)
+			}
 			if err := p.storedDecision(&d); err != nil {
 				return err
 			}
@@ -125,18 +145,38 @@ func (p *stateParser) storedDecisions(out *[]Decision) error {
 			return errUnexpected
 		}
 	}
+	all, start := string(ids), 0
+	for i, end := range idEnds {
+		if end >= 0 {
+			ds[i].EventID, start = all[start:end], end
+		}
+	}
 	*out = append(make([]Decision, 0, len(ds)), ds...)
 	return nil
 }
 
+// plainString reads a string of printable ASCII without escapes, which
+// stands for itself, and returns its contents; anything else is left
+// unread (ok false).
+func (p *stateParser) plainString() (raw []byte, ok bool) {
+	if p.peek() != '"' {
+		return nil, false
+	}
+	for end := p.pos + 1; end < len(p.data); end++ {
+		switch c := p.data[end]; {
+		case c == '"':
+			raw, p.pos = p.data[p.pos+1:end], end+1
+			return raw, true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// storedDecision reads a stored decision past its event id.
 func (p *stateParser) storedDecision(d *Decision) error {
-	if !p.consume('[') {
-		return errUnexpected
-	}
 	var err error
-	if d.EventID, err = p.str(); err != nil {
-		return err
-	}
 	var outcome string
 	if !p.consume(',') {
 		return errUnexpected
