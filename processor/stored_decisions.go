@@ -320,15 +320,24 @@ func (p *stateParser) token(word bool) ([]byte, error) {
 		}
 		return nil, errUnexpected
 	case c == '-' || c >= '0' && c <= '9':
+		// Scanned, not parsed: lookups copy the digits as they are.
 		start := p.pos
-		i, err := p.int()
-		if err != nil {
-			return nil, err
+		if c == '-' {
+			p.pos++
+		}
+		i := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' && p.pos-start < 20 {
+			i = i*10 + int(p.data[p.pos]-'0')
+			p.pos++
+		}
+		digits := p.data[start:p.pos]
+		if len(digits) == 0 || digits[len(digits)-1] == '-' || p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			return nil, errUnexpected
 		}
 		if !word {
-			return p.data[start:p.pos], nil
+			return digits, nil
 		}
-		if i < 0 || i >= int64(len(storedWords)) {
+		if c == '-' || len(digits) > 2 || i >= len(storedWords) {
 			return nil, errUnexpected
 		}
 		return quotedWords[i], nil
