@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/eventfold/eventfold/internal/kafka"
 )
 
@@ -188,6 +190,18 @@ func (f *foldRounds) foldEventfold(ctx context.Context, round int) (Throughput, 
 func (f *foldRounds) foldGoka(ctx context.Context, g *GokaResult, round int) (Throughput, error) {
 	group := gokaGroup(f.base.Group, round)
 	f.topics = append(f.topics, group+"-table")
+	// goka creates its table topic when it starts and reads its offsets
+	// right away; on the shared broker that read failed in a few runs
+	// ("not the leader ... metadata is out of date") and stopped the
+	// fold. Created here, and read back until its partitions have
+	// leaders, the topic is ready when goka finds it.
+	events, _, err := f.cl.endOffsets(ctx, f.base.Events)
+	if err != nil {
+		return Throughput{}, err
+	}
+	if err := f.cl.createReadyTopic(ctx, group+"-table", len(events), map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+		return Throughput{}, err
+	}
 	dir, err := f.roundDir(systemGoka, round)
 	if err != nil {
 		return Throughput{}, err
