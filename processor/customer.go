@@ -22,7 +22,7 @@ const (
 const RecentDecisions = 32
 
 // Customer is the state of one customer: the fold of its events so far.
-// It is stored as JSON in the group table.
+// It is stored as JSON in the group table (AppendStored).
 //
 // A Customer with Version 0 was never registered: it exists only to hold
 // the decisions on events that were rejected for it, and lookups treat it
@@ -93,7 +93,7 @@ func (CustomerCodec) Encode(value any) ([]byte, error) {
 	// decisions); encoded into a reused buffer and copied once, it costs
 	// one of its size.
 	buf := encodeBuffers.Get().(*[]byte)
-	*buf = c.AppendJSON((*buf)[:0])
+	*buf = c.AppendStored((*buf)[:0])
 	out := slices.Clone(*buf)
 	if cap(*buf) <= maxPooledEncoding {
 		encodeBuffers.Put(buf)

@@ -32,12 +32,22 @@ func (c *Customer) UnmarshalJSON(data []byte) error {
 			return nil
 		}
 	}
-	var slow customerFallback
+	var slow storedFallback
 	if err := json.Unmarshal(data, &slow); err != nil {
 		return err
 	}
-	*c = Customer(slow)
+	*c = Customer(slow.customerFallback)
+	if slow.Stored != nil {
+		c.Decisions = *slow.Stored
+	}
 	return nil
+}
+
+// storedFallback is what encoding/json reads of a table value: Customer's
+// fields, and the recent decisions in their stored form.
+type storedFallback struct {
+	customerFallback
+	Stored *storedDecisionsJSON `json:"decisions"`
 }
 
 var errUnexpected = errors.New("unexpected JSON for the fast path")
@@ -255,6 +265,8 @@ func (p *stateParser) customer(c *Customer) error {
 			err = p.address(c.Address)
 		case "recent_decisions":
 			err = p.decisions(&c.Decisions)
+		case storedDecisionsKey:
+			err = p.storedDecisions(&c.Decisions)
 		case "data_keys":
 			err = p.strings(&c.DataKeys)
 		case "personal_data":
@@ -399,7 +411,14 @@ func (p *stateParser) history(h *History) error {
 // AppendJSON appends c encoded exactly as encoding/json encodes it (same
 // fields, order, omitempty rules and escaping), without reflection: the
 // processor encodes a state for every event it folds.
-func (c *Customer) AppendJSON(b []byte) []byte {
+func (c *Customer) AppendJSON(b []byte) []byte { return c.appendJSON(b, false) }
+
+// AppendStored appends c as the group table stores it: AppendJSON's
+// layout with the recent decisions in their compact form (see
+// storedDecisionsKey), which PublicJSON expands again for lookups.
+func (c *Customer) AppendStored(b []byte) []byte { return c.appendJSON(b, true) }
+
+func (c *Customer) appendJSON(b []byte, stored bool) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, c.ID)
 	b = append(b, `,"version":`...)
@@ -445,7 +464,9 @@ func (c *Customer) AppendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"next_offset":`...)
 	b = strconv.AppendInt(b, c.NextOffset, 10)
-	if len(c.Decisions) > 0 {
+	if len(c.Decisions) > 0 && stored {
+		b = appendStoredDecisions(b, c.Decisions)
+	} else if len(c.Decisions) > 0 {
 		b = append(b, `,"recent_decisions":[`...)
 		for i, d := range c.Decisions {
 			if i > 0 {

@@ -258,7 +258,7 @@ func decodeValue(value []byte) (Event, error) {
 		}
 		ev.Time = t.UTC()
 	}
-	if env.DataContentType != nil {
+	if env.DataContentType != nil && *env.DataContentType != "application/json" { // the common value, parsed or not
 		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
 			return Event{}, malformed("datacontenttype %s is not application/json", quote(*env.DataContentType))
 		}
@@ -334,6 +334,17 @@ func envelopeOf(members []member) (envelope, error) {
 	return env, nil
 }
 
+// sharedValues are attribute values most events carry (the spec version,
+// the types, the content type), each shared by every envelope that holds
+// it instead of allocated for each event. Envelopes are only read.
+var sharedValues = func() map[string]*string {
+	m := map[string]*string{}
+	for _, v := range append([]string{"1.0", "application/json"}, EventTypes...) {
+		m[v] = &v
+	}
+	return m
+}()
+
 func memberString(m member) (*string, error) {
 	raw := m.value
 	switch {
@@ -343,6 +354,9 @@ func memberString(m member) (*string, error) {
 		return nil, malformed("%s must be a string", m.key)
 	}
 	inner := raw[1 : len(raw)-1]
+	if w, ok := sharedValues[string(inner)]; ok {
+		return w, nil
+	}
 	if bytes.IndexByte(inner, '\\') < 0 {
 		s := string(inner)
 		return &s, nil

@@ -50,6 +50,9 @@ func FuzzDecode(f *testing.F) {
 func FuzzCustomerJSON(f *testing.F) {
 	f.Add([]byte(`{"id":"c","version":2,"status":"active","name":"A \"q\"","email":"a@example.com","address":{"line1":"1","city":"c","postal_code":"p","country":"DE"},"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:01.5Z","last_event_id":"e2","next_offset":7,"recent_decisions":[{"event_id":"e1","outcome":"accepted","version":1},{"event_id":"e9","outcome":"rejected","reason":"invalid","message":"name must not be empty","version":1}],"history":{"first_version":1,"count":2,"last":6,"deltas":"AAw="}}`))
 	f.Add([]byte(`{"id":"c","version":0,"address":null,"recent_decisions":null}`))
+	f.Add([]byte(`{"id":"c","version":2,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:01.5Z","next_offset":7,"decisions":[["e1",0,1,5,3],["e\"9",1,1,6,"",15,"name \u003c"],["e10","other",1,-1,"x.y"]],"data_keys":["k"],"history":{"first_version":1,"count":1,"last":5,"deltas":"Cg=="}}`))
+	f.Add([]byte(`{"id":"c","version":1,"decisions":[["e1",99,1,5]]}`))
+	f.Add([]byte(`{"id":"c","version":1,"decisions":[]}`))
 	f.Add([]byte(`{"id":"\u0063"}`))
 	f.Add([]byte(`{"version":1e3}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -62,17 +65,17 @@ func FuzzCustomerJSON(f *testing.F) {
 		if p.pos != len(data) {
 			return
 		}
-		var slow customerFallback
-		if err := json.Unmarshal(data, &slow); err != nil {
+		slow, err := fallbackDecode(data)
+		if err != nil {
 			return // the fast path is lenient where encoding/json is not; both paths must then agree that UnmarshalJSON fails
 		}
-		if !reflect.DeepEqual(fast, Customer(slow)) {
-			t.Fatalf("fast and encoding/json decoders disagree on %s:\nfast %+v\nslow %+v", data, fast, Customer(slow))
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast and encoding/json decoders disagree on %s:\nfast %+v\nslow %+v", data, fast, slow)
 		}
 		if fast.CreatedAt.Year() > 9999 || fast.UpdatedAt.Year() > 9999 || fast.CreatedAt.Year() < 0 || fast.UpdatedAt.Year() < 0 {
 			return // encoding/json refuses such times; the fold never makes them
 		}
-		want, err := json.Marshal(slow)
+		want, err := json.Marshal(customerFallback(slow))
 		if err != nil {
 			return
 		}
@@ -83,6 +86,20 @@ func FuzzCustomerJSON(f *testing.F) {
 	})
 }
 
+// fallbackDecode decodes data as UnmarshalJSON's fallback to
+// encoding/json does.
+func fallbackDecode(data []byte) (Customer, error) {
+	var slow storedFallback
+	if err := json.Unmarshal(data, &slow); err != nil {
+		return Customer{}, err
+	}
+	c := Customer(slow.customerFallback)
+	if slow.Stored != nil {
+		c.Decisions = *slow.Stored
+	}
+	return c, nil
+}
+
 // checkPublicJSON checks that PublicJSON of c as stored, and of c in
 // another layout, is AppendJSON of c without its history.
 func checkPublicJSON(t *testing.T, c Customer) {
@@ -90,9 +107,11 @@ func checkPublicJSON(t *testing.T, c Customer) {
 	public := c
 	public.History = History{}
 	want := public.AppendJSON(nil)
-	stored := c.AppendJSON(nil)
+	stored := c.AppendStored(nil)
 	keep := string(stored)
-	for _, in := range [][]byte{stored, append([]byte(" "), stored...)} {
+	// As stored, in the layout before the stored decisions, and in a
+	// layout PublicJSON decodes.
+	for _, in := range [][]byte{stored, c.AppendJSON(nil), append([]byte(" "), stored...)} {
 		got, version, err := PublicJSON(in)
 		if err != nil {
 			t.Fatalf("PublicJSON(%s): %v", in, err)
@@ -133,13 +152,23 @@ func FuzzApply(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want, _ := json.Marshal(customerFallback(state)); string(raw) != string(want) {
-			t.Fatalf("the codec's JSON differs from encoding/json:\n got %s\nwant %s", raw, want)
+		if want := state.AppendStored(nil); string(raw) != string(want) {
+			t.Fatalf("the codec's JSON differs from AppendStored:\n got %s\nwant %s", raw, want)
+		}
+		if want, _ := json.Marshal(customerFallback(state)); string(state.AppendJSON(nil)) != string(want) {
+			t.Fatalf("AppendJSON differs from encoding/json:\n got %s\nwant %s", state.AppendJSON(nil), want)
 		}
 		back, err := DecodeCustomer(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !reflect.DeepEqual(back.Decisions, state.Decisions) {
+			t.Fatalf("the decisions do not survive the codec:\n got %+v\nwant %+v", back.Decisions, state.Decisions)
+		}
+		if slow, err := fallbackDecode(raw); err != nil || len(state.Decisions) > 0 && !reflect.DeepEqual(slow.Decisions, state.Decisions) {
+			t.Fatalf("encoding/json reads the stored decisions of %s differently: %v", raw, err)
+		}
+		checkPublicJSON(t, state)
 		if back.Version != state.Version || len(back.Decisions) != len(state.Decisions) || back.History.Len() != state.History.Len() {
 			t.Fatalf("state does not survive its codec: %s", raw)
 		}

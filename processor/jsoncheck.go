@@ -21,6 +21,15 @@ var strictNames = []string{
 	"name", "email", "address", "reason", "line1", "line2", "city", "postal_code", "country",
 }
 
+// strictNameSet maps each of strictNames to itself.
+var strictNameSet = func() map[string]string {
+	m := make(map[string]string, len(strictNames))
+	for _, n := range strictNames {
+		m[n] = n
+	}
+	return m
+}()
+
 // checkJSON scans a JSON document once, without decoding it, and rejects
 // duplicate keys, keys that differ from a contract name only by case, and
 // nesting beyond maxJSONDepth. Full validity and types are left to
@@ -223,14 +232,24 @@ func (s *scanner) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		key := string(raw)
+		// A contract name is the common key: taken from strictNameSet
+		// without allocating, and exactly a name, it needs no case check.
+		key, known := strictNameSet[string(raw)]
+		if !known {
+			key = string(raw)
+		}
 		if escaped {
 			// "\u0069d" is the key "id": compare keys by their value.
-			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
+			// Into a variable of its own: the one whose address is taken
+			// is moved to the heap, and key is there for every key.
+			var unescaped string
+			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &unescaped); err != nil {
 				return errSyntax
 			}
+			key = unescaped
+			_, known = strictNameSet[key]
 		}
-		if depth < 3 {
+		if depth < 3 && !known {
 			if err := checkCase(key); err != nil {
 				return err
 			}

@@ -9,26 +9,21 @@ var (
 	idPrefix      = []byte(`{"id":"`)
 	versionField  = []byte(`","version":`)
 	historyMarker = []byte(`,"history":{"first_version":`)
+	// storedDecisionsMarker is followed by the stored decisions' array.
+	storedDecisionsMarker = []byte(`,"` + storedDecisionsKey + `":`)
 )
 
 // PublicJSON returns a table value as lookups show it, the state without
 // its history offsets, with the customer's version. It reads the value as
-// AppendJSON lays it out instead of decoding it, so that a lookup costs a
-// read and a copy. A value in another layout is decoded and encoded
+// AppendStored lays it out instead of decoding it, so that a lookup costs a
+// read, a copy and the expansion of the stored decisions. A value in another layout is decoded and encoded
 // again: the result is always AppendJSON of the state without history.
 // The body is a new slice; stored is not modified.
 func PublicJSON(stored []byte) (body []byte, version int64, err error) {
 	if v, ok := leadingVersion(stored); ok {
-		end := len(stored)
-		if i := bytes.LastIndex(stored, historyMarker); i >= 0 {
-			end = i
+		if body, ok := publicLayout(stored); ok {
+			return body, v, nil
 		}
-		body = make([]byte, 0, end+2) // room for the closing brace and a newline
-		body = append(body, stored[:end]...)
-		if end < len(stored) {
-			body = append(body, '}')
-		}
-		return body, v, nil
 	}
 	c, err := DecodeCustomer(stored)
 	if err != nil {
@@ -36,6 +31,37 @@ func PublicJSON(stored []byte) (body []byte, version int64, err error) {
 	}
 	c.History = History{}
 	return c.AppendJSON(make([]byte, 0, len(stored)+1)), c.Version, nil
+}
+
+// publicLayout copies a value laid out by AppendStored (or AppendJSON)
+// without its history, expanding its stored decisions.
+func publicLayout(stored []byte) ([]byte, bool) {
+	end := len(stored)
+	if i := bytes.LastIndex(stored, historyMarker); i >= 0 {
+		end = i
+	}
+	i := bytes.Index(stored[:end], storedDecisionsMarker)
+	if i < 0 {
+		body := make([]byte, 0, end+2) // room for the closing brace and a newline
+		body = append(body, stored[:end]...)
+		if end < len(stored) {
+			body = append(body, '}')
+		}
+		return body, true
+	}
+	// An expanded decision is about 80 bytes longer than its stored form.
+	body := make([]byte, 0, end+2+RecentDecisions*80)
+	body = append(body, stored[:i]...)
+	p := stateParser{data: stored[:end], pos: i + len(storedDecisionsMarker)}
+	body, err := p.appendPublicDecisions(body)
+	if err != nil {
+		return nil, false
+	}
+	body = append(body, stored[p.pos:end]...)
+	if end < len(stored) {
+		body = append(body, '}')
+	}
+	return body, true
 }
 
 // leadingVersion reads the version from a value that starts the way

@@ -234,9 +234,15 @@ func TestBareGokaFoldBesideEventfold(t *testing.T) {
 		if fr.Goka.Records != 2000 || fr.Eventfold.Records != 2000 || !(fr.Goka.PerSec > 0) || !(fr.Eventfold.PerSec > 0) {
 			t.Errorf("round %d: eventfold %+v, bare goka %+v; want 2,000 events folded by each", i, fr.Eventfold, fr.Goka)
 		}
+		if !(fr.Goka.CPUSeconds > 0) || !(fr.Eventfold.CPUSeconds > 0) {
+			t.Errorf("round %d: eventfold %+v, bare goka %+v; want the CPU time of each fold", i, fr.Eventfold, fr.Goka)
+		}
 	}
 	if g.StateCheck.Customers != 200 || g.StateCheck.Mismatches != 0 {
 		t.Errorf("state check %+v, want 200 customers, none differing", g.StateCheck)
+	}
+	if !(g.FoldCPURatio > 0) {
+		t.Errorf("events per CPU-second: eventfold %v, bare goka %v, ratio %v; want all three", g.FoldEventfoldPerCPUSecond, g.FoldGokaPerCPUSecond, g.FoldCPURatio)
 	}
 	if !(g.FoldRatio > 0) || !slices.ContainsFunc(r.Targets, func(tg Target) bool { return tg.Name == "fold ≥ 1.0x bare goka" }) {
 		t.Errorf("ratio %v, targets %+v; want a ratio and its target", g.FoldRatio, r.Targets)
@@ -399,5 +405,62 @@ func TestCountSeparatesThousands(t *testing.T) {
 		if got := count(in); got != want {
 			t.Errorf("count(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestProgressIntervalGrowsWithTheFold(t *testing.T) {
+	tests := []struct {
+		elapsed, want time.Duration
+	}{
+		{0, foldPoll},
+		{time.Second, 10 * time.Millisecond},
+		{3 * time.Second, 30 * time.Millisecond},
+		{time.Minute, maxFoldPoll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.elapsed.String(), func(t *testing.T) {
+			if got := progressInterval(tt.elapsed); got != tt.want {
+				t.Errorf("progressInterval(%v) = %v, want %v", tt.elapsed, got, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkStoredState folds the bench's events (10 per customer, as the
+// fold scenario's 300,000 over 30,000) in memory, with eventfold's fold
+// and codec and with the bare goka fold's, and reports the average bytes
+// each writes to its table per event: the bytes leveldb and Kafka carry
+// for every folded event. Run it with -benchtime 1x.
+func BenchmarkStoredState(b *testing.B) {
+	events := GenerateEvents(1, 10000, 100000)
+	for b.Loop() {
+		states := map[string]processor.Customer{}
+		bare := map[string]bareCustomer{}
+		var written, writes, bareWritten, bareWrites int
+		for i := range events.Len() {
+			key, value := events.At(i)
+			if next, ok := bareFold(bare[key], value); ok {
+				bare[key] = next
+				raw, _ := bareCodec{}.Encode(&next)
+				bareWritten, bareWrites = bareWritten+len(raw), bareWrites+1
+			}
+			ev, err := processor.DecodeRecord(key, value, nil)
+			if err != nil {
+				continue // a dead letter, never written
+			}
+			ev.Offset = int64(i)
+			next, d := processor.Apply(states[key], ev)
+			if d.Outcome == processor.Duplicate {
+				continue
+			}
+			states[key] = next
+			raw, err := processor.CustomerCodec{}.Encode(&next)
+			if err != nil {
+				b.Fatal(err)
+			}
+			written, writes = written+len(raw), writes+1
+		}
+		b.ReportMetric(float64(written)/float64(writes), "eventfold-B/write")
+		b.ReportMetric(float64(bareWritten)/float64(bareWrites), "goka-B/write")
 	}
 }

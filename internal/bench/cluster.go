@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -108,6 +109,30 @@ func (c *cluster) createTopic(ctx context.Context, topic string, partitions int)
 		return fmt.Errorf("failed to create topic %s: %w", topic, err)
 	}
 	return nil
+}
+
+// createReadyTopic creates a topic with the given configs and waits until
+// its end offsets can be listed, that is until every partition has a
+// leader the broker knows.
+func (c *cluster) createReadyTopic(ctx context.Context, topic string, partitions int, configs map[string]*string) error {
+	resp, err := c.admin.CreateTopic(ctx, int32(partitions), 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("failed to create topic %s: %w", topic, err)
+	}
+	for {
+		offsets, _, err := c.endOffsets(ctx, topic)
+		if err == nil && len(offsets) == partitions {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to see topic %s ready: %w", topic, errors.Join(err, ctx.Err()))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // deleteTopics removes the run's topics from an external broker, where

@@ -22,6 +22,18 @@ type Throughput struct {
 	Bytes   int64   `json:"bytes,omitempty"`
 	Seconds float64 `json:"seconds"`
 	PerSec  float64 `json:"per_second"`
+	// CPUSeconds is the bench process' CPU time over a fold of the
+	// rounds (eventfold, bare goka), whose systems run in the process one
+	// at a time: on a loaded machine it is steadier than the rate.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+}
+
+// PerCPUSecond is the records per CPU-second, 0 without CPUSeconds.
+func (t Throughput) PerCPUSecond() float64 {
+	if t.CPUSeconds <= 0 {
+		return 0
+	}
+	return float64(t.Records) / t.CPUSeconds
 }
 
 func throughput(records, bytes int64, elapsed time.Duration) Throughput {

@@ -46,8 +46,25 @@ type FoldResult struct {
 	Usage Usage   `json:"usage"`
 }
 
-// foldPoll is how often the fold's progress is read: its time resolution.
+// foldPoll is how often the fold's progress is read until its first
+// record is seen, and then at first: the time resolution of its start.
 const foldPoll = 5 * time.Millisecond
+
+// maxFoldPoll bounds the interval between reads of the fold's progress
+// once it runs. eventfold's progress is read from its metrics registry,
+// which also asks the broker for the lag of every partition and reads the
+// process' files: read every 5 ms through a fold, that was 6.7% of the
+// CPU the bench counted as the fold's (profile of 300,000 events,
+// BENCHMARKS.md). Reading at a hundredth of the time the fold has run,
+// at most this apart, keeps the end's resolution within a few tenths of a
+// percent of the fold's duration.
+const maxFoldPoll = 50 * time.Millisecond
+
+// progressInterval is the interval between progress reads of a fold that
+// has run for elapsed.
+func progressInterval(elapsed time.Duration) time.Duration {
+	return min(max(elapsed/100, foldPoll), maxFoldPoll)
+}
 
 // runFold produces the events, reads them back with bare consumers, then
 // starts the service's processor on its fresh group and waits until it
@@ -138,12 +155,17 @@ func awaitProgress(ctx context.Context, cl *cluster, table string, want float64,
 	defer t.Stop()
 	var decided, writes float64
 	var cpuAtFirst, busyAtFirst time.Duration
+	var lastRead time.Time
 	for decided < want {
 		select {
 		case <-ctx.Done():
 			return first, last, 0, 0, fmt.Errorf("failed to fold %.0f events, %.0f decided: %w", want, decided, ctx.Err())
-		case <-t.C:
+		case now := <-t.C:
+			if !first.IsZero() && now.Sub(lastRead) < progressInterval(now.Sub(first)) {
+				continue
+			}
 		}
+		lastRead = time.Now()
 		if decided, writes, err = progress(); err != nil {
 			return first, last, 0, 0, err
 		}

@@ -165,7 +165,7 @@ func startGokaFold(ctx context.Context, kc kafka.Config, log *slog.Logger, topic
 
 // await waits until the fold has seen every event and Kafka holds every
 // table write, as awaitFold does for eventfold.
-func (f *gokaFold) await(ctx context.Context, cl *cluster, events int64) (time.Time, time.Time, error) {
+func (f *gokaFold) await(ctx context.Context, cl *cluster, events int64) (first, last time.Time, cpu time.Duration, err error) {
 	running := func() bool { return f.gp.StateReader().State() == goka.ProcStateRunning }
 	progress := func() (float64, float64, error) {
 		select {
@@ -176,8 +176,8 @@ func (f *gokaFold) await(ctx context.Context, cl *cluster, events int64) (time.T
 		}
 		return float64(f.folded.Load()), float64(f.written.Load()), nil
 	}
-	first, last, _, _, err := awaitProgress(ctx, cl, string(goka.GroupTable(goka.Group(f.group))), float64(events), progress, running)
-	return first, last, err
+	first, last, cpu, _, err = awaitProgress(ctx, cl, string(goka.GroupTable(goka.Group(f.group))), float64(events), progress, running)
+	return first, last, cpu, err
 }
 
 // state reads key's state from the fold's local table.

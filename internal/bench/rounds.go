@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/eventfold/eventfold/internal/kafka"
 )
 
@@ -25,6 +27,12 @@ type GokaResult struct {
 	FoldEventfold float64 `json:"fold_eventfold_per_second"`
 	FoldGoka      float64 `json:"fold_goka_per_second"`
 	FoldRatio     float64 `json:"fold_ratio"`
+	// FoldEventfoldPerCPUSecond and FoldGokaPerCPUSecond are the medians
+	// of the rounds' events per CPU-second of the bench process;
+	// FoldCPURatio is eventfold's over the bare goka fold's.
+	FoldEventfoldPerCPUSecond float64 `json:"fold_eventfold_per_cpu_second"`
+	FoldGokaPerCPUSecond      float64 `json:"fold_goka_per_cpu_second"`
+	FoldCPURatio              float64 `json:"fold_cpu_ratio"`
 	// StateCheck compared every customer's state in round 0's bare fold
 	// with the same fold applied here to the generated events.
 	StateCheck StateCheck `json:"state_check"`
@@ -111,6 +119,12 @@ func (f *foldRounds) run(ctx context.Context, r *Report, first Throughput, cmp *
 		}
 		g.FoldEventfold, g.FoldGoka = medianOf(efs), medianOf(gs)
 		g.FoldRatio = g.FoldEventfold / g.FoldGoka
+		efs, gs = nil, nil
+		for _, fr := range g.Rounds {
+			efs, gs = append(efs, fr.Eventfold.PerCPUSecond()), append(gs, fr.Goka.PerCPUSecond())
+		}
+		g.FoldEventfoldPerCPUSecond, g.FoldGokaPerCPUSecond = medianOf(efs), medianOf(gs)
+		g.FoldCPURatio = g.FoldEventfoldPerCPUSecond / max(g.FoldGokaPerCPUSecond, 1e-9)
 	}
 	if cmp != nil {
 		var efs, kss []float64
@@ -159,14 +173,16 @@ func (f *foldRounds) foldEventfold(ctx context.Context, round int) (Throughput, 
 		return Throughput{}, err
 	}
 	svc.startProcessor()
-	first, last, _, _, err := awaitFold(ctx, f.cl, svc, float64(f.events.Len()))
+	first, last, cpu, _, err := awaitFold(ctx, f.cl, svc, float64(f.events.Len()))
 	if serr := svc.stop(); err == nil && serr != nil {
 		err = fmt.Errorf("round %d's service failed: %w", round, serr)
 	}
 	if err != nil {
 		return Throughput{}, err
 	}
-	return throughput(int64(f.events.Len()), 0, last.Sub(first)), nil
+	t := throughput(int64(f.events.Len()), 0, last.Sub(first))
+	t.CPUSeconds = cpu.Seconds()
+	return t, nil
 }
 
 // foldGoka folds the events topic with the bare goka fold on a fresh
@@ -174,6 +190,18 @@ func (f *foldRounds) foldEventfold(ctx context.Context, round int) (Throughput, 
 func (f *foldRounds) foldGoka(ctx context.Context, g *GokaResult, round int) (Throughput, error) {
 	group := gokaGroup(f.base.Group, round)
 	f.topics = append(f.topics, group+"-table")
+	// goka creates its table topic when it starts and reads its offsets
+	// right away; on the shared broker that read failed in a few runs
+	// ("not the leader ... metadata is out of date") and stopped the
+	// fold. Created here, and read back until its partitions have
+	// leaders, the topic is ready when goka finds it.
+	events, _, err := f.cl.endOffsets(ctx, f.base.Events)
+	if err != nil {
+		return Throughput{}, err
+	}
+	if err := f.cl.createReadyTopic(ctx, group+"-table", len(events), map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+		return Throughput{}, err
+	}
 	dir, err := f.roundDir(systemGoka, round)
 	if err != nil {
 		return Throughput{}, err
@@ -183,7 +211,7 @@ func (f *foldRounds) foldGoka(ctx context.Context, g *GokaResult, round int) (Th
 	if err != nil {
 		return Throughput{}, err
 	}
-	first, last, err := gf.await(ctx, f.cl, int64(f.events.Len()))
+	first, last, cpu, err := gf.await(ctx, f.cl, int64(f.events.Len()))
 	if err == nil && round == 0 {
 		f.progress("comparing every customer's state in the bare goka fold with the events folded here", "customers", len(f.events.Customers))
 		var diffs []string
@@ -198,5 +226,7 @@ func (f *foldRounds) foldGoka(ctx context.Context, g *GokaResult, round int) (Th
 	if err != nil {
 		return Throughput{}, err
 	}
-	return throughput(int64(f.events.Len()), 0, max(last.Sub(first), time.Millisecond)), nil
+	t := throughput(int64(f.events.Len()), 0, max(last.Sub(first), time.Millisecond))
+	t.CPUSeconds = cpu.Seconds()
+	return t, nil
 }

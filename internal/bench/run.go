@@ -157,7 +157,9 @@ func (r *Report) measure(ctx context.Context, cfg Config, cl *cluster, svc *serv
 		r.Fold = fold
 	}
 	rounds.events = events
-	if err := rounds.run(ctx, r, fold.Fold, cmp); err != nil {
+	first := fold.Fold
+	first.CPUSeconds = fold.FoldCPUSeconds
+	if err := rounds.run(ctx, r, first, cmp); err != nil {
 		return err
 	}
 	events, rounds.events = nil, nil // a million events are worth giving back before the next scenario

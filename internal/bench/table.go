@@ -143,6 +143,11 @@ func printGoka(p func(string, ...any), g *GokaResult) {
 		p("  fold round %d (%s first), events/s\t%s\t%s\t%.2fx", i+1, fr.First, count(fr.Eventfold.PerSec), count(fr.Goka.PerSec), fr.Eventfold.PerSec/max(fr.Goka.PerSec, 1e-9))
 	}
 	p("  fold, median events/s\t%s\t%s\t%.2fx", count(g.FoldEventfold), count(g.FoldGoka), g.FoldRatio)
+	for i, fr := range g.Rounds {
+		p("  fold round %d, events per CPU-second of the bench process\t%s\t%s\t%.2fx", i+1, count(fr.Eventfold.PerCPUSecond()), count(fr.Goka.PerCPUSecond()),
+			fr.Eventfold.PerCPUSecond()/max(fr.Goka.PerCPUSecond(), 1e-9))
+	}
+	p("  fold, median events per CPU-second\t%s\t%s\t%.2fx", count(g.FoldEventfoldPerCPUSecond), count(g.FoldGokaPerCPUSecond), g.FoldCPURatio)
 	p("  state check of the bare fold\t%d customers compared, %d differ", g.StateCheck.Customers, g.StateCheck.Mismatches)
 }
 
