@@ -15,9 +15,9 @@
 #     --parallel (CLIENTS connections): round robin through all three
 #     instances (two in three forwarded), then each at its owner (named by
 #     Eventfold-Served-By); printed: lookups/s and answers other than 200.
-#  4. Instance 1 is stopped with SIGTERM and started again on its data dir;
-#     printed: the time to its /readyz 200 and until every partition is
-#     owned again.
+#  4. Instance 1 is stopped with SIGTERM and started again on its data dir
+#     (RESTARTS times, default 1); printed: the time to its /readyz 200 and
+#     until every partition is owned again.
 # Needs a Kafka at BROKERS (default 127.0.0.1:29092), curl >= 7.84, jq.
 set -euo pipefail
 BIN=$1 N=$2 E=$3
@@ -67,6 +67,10 @@ AFTER=""
 : >"$W/ids"
 while [ "$(wc -l <"$W/ids")" -lt "$SAMPLE" ]; do
   PAGE=$(curl -s "${URLS[1]}/customers?limit=1000&after=$AFTER")
+  if ! echo "$PAGE" | jq -e '.customers' >/dev/null; then # a 503 while the group settles
+    sleep 1
+    continue
+  fi
   echo "$PAGE" | jq -r '.customers[].id' >>"$W/ids"
   AFTER=$(echo "$PAGE" | jq -r '.next // empty')
   [ -n "$AFTER" ] || break
@@ -89,10 +93,12 @@ for round in 1 2; do
   rate "round $round, at the owner" "$W/owner.cfg"
 done
 
-# A clean restart of instance 1 on its data dir.
-kill -TERM "${PIDS[1]}"
-wait "${PIDS[1]}" || true
-T1=$(date +%s.%N)
-start 1
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "${URLS[1]}/readyz")" = 200 ]; do sleep 0.02; done
-echo "restart of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again after $(await_owned "$T1") s"
+# Clean restarts of instance 1 on its data dir.
+for r in $(seq "${RESTARTS:-1}"); do
+  kill -TERM "${PIDS[1]}"
+  wait "${PIDS[1]}" || true
+  T1=$(date +%s.%N)
+  start 1
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "${URLS[1]}/readyz")" = 200 ]; do sleep 0.02; done
+  echo "restart $r of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again after $(await_owned "$T1") s"
+done
