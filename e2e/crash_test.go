@@ -47,6 +47,9 @@ type crashPlan struct {
 	instanceKills, brokerKills int
 	writers                    int
 	settle                     time.Duration // how long the final state may take to converge
+	// partitioned runs the instances with --serve-mode partitioned: each
+	// serves the partitions it owns and forwards the rest.
+	partitioned bool
 }
 
 // The short campaign runs in the suite; the full one is the issue's, run by
@@ -57,6 +60,13 @@ var (
 		instanceKills: 3, brokerKills: 1, writers: 4, settle: 2 * time.Minute}
 	crashFull = crashPlan{name: "full", customers: 20000, events: 200000, rate: 600,
 		instanceKills: 10, brokerKills: 2, writers: 8, settle: 5 * time.Minute}
+	// The partitioned short campaign is smaller than the replica one, so
+	// that both fit the suite's budget side by side; its full campaign is
+	// the replica one's.
+	crashPartitionedShort = crashPlan{name: "partitioned short", customers: 1000, events: 8000, rate: 250,
+		instanceKills: 2, brokerKills: 1, writers: 4, settle: 2 * time.Minute, partitioned: true}
+	crashPartitionedFull = crashPlan{name: "partitioned full", customers: 20000, events: 200000, rate: 600,
+		instanceKills: 10, brokerKills: 2, writers: 8, settle: 5 * time.Minute, partitioned: true}
 )
 
 const (
@@ -73,10 +83,27 @@ const (
 // fold, the table must hold it, every acknowledged write must be in it
 // once at the answered version, and no event may be applied twice.
 func TestCrashCampaign(t *testing.T) {
+	crashCampaign(t, crashShort, crashFull)
+}
+
+// TestCrashCampaignPartitioned is TestCrashCampaign with the instances in
+// --serve-mode partitioned, each advertising its own URL: a kill moves
+// partitions between the instances' kept processor stores, the writers'
+// requests are forwarded to the owner, and at the end every customer is
+// read through every instance, so most reads are forwarded, and each
+// answer must be named (Eventfold-Served-By) as served by the owner the
+// group's assignment names.
+func TestCrashCampaignPartitioned(t *testing.T) {
+	crashCampaign(t, crashPartitionedShort, crashPartitionedFull)
+}
+
+// crashCampaign runs the short plan, or the full one when crashFullEnv is
+// set.
+func crashCampaign(t *testing.T, short, full crashPlan) {
 	testkit.RequireKafka(t) // the setup that provides Java and the jars
-	plan := crashShort
+	plan := short
 	if os.Getenv(crashFullEnv) != "" {
-		plan = crashFull
+		plan = full
 	} else {
 		t.Parallel()
 	}
@@ -108,7 +135,7 @@ func TestCrashCampaign(t *testing.T) {
 
 	fleet := make(crashFleet, crashInstances)
 	for i := range fleet {
-		fleet[i] = crashNewInstance(t, bin, broker.addr, names, fmt.Sprintf("instance-%d", i+1))
+		fleet[i] = crashNewInstance(t, bin, broker.addr, names, fmt.Sprintf("instance-%d", i+1), plan.partitioned)
 		fleet[i].start()
 	}
 	rkbAwaitGroup(t, adm, names.group, len(fleet), 90*time.Second)
@@ -180,11 +207,14 @@ type crashInstance struct {
 	up     atomic.Bool // writers send requests to it
 }
 
-func crashNewInstance(t *testing.T, bin, brokers string, names kafkaNames, name string) *crashInstance {
+func crashNewInstance(t *testing.T, bin, brokers string, names kafkaNames, name string, partitioned bool) *crashInstance {
 	t.Helper()
 	dir := t.TempDir() // created first, so removed after the process stopped
 	addr := binFreeAddr(t)
 	args := append([]string{"serve"}, realKafkaServeArgs(brokers, names, filepath.Join(dir, "data"))...)
+	if partitioned {
+		args = append(args, "--serve-mode", "partitioned", "--advertised-url", "http://"+addr)
+	}
 	in := &crashInstance{t: t, name: name, client: testkit.NewClient("http://" + addr), proc: &crash.Process{
 		Name: name, Path: bin, Env: binEnv(), LogPath: filepath.Join(dir, name+".log"),
 		Args: append(args, "--http-addr", addr, "--log-level", "debug"),
@@ -460,10 +490,18 @@ func crashVerify(t *testing.T, plan crashPlan, fleet crashFleet, brokers string,
 	v.TwiceIDs, v.TwiceExtra = f.AppliedTwice()
 	v.Audit = crash.AuditAcks(f, writes.Acks)
 
+	var group *crash.Group
+	if plan.partitioned {
+		g := crashGroup(kafkaAdmin(t, brokers), names)
+		group = &g
+	}
 	for _, in := range fleet {
 		began := time.Now()
-		v.Served[in.name] = crashAwaitServed(t, in, f, plan.settle)
+		v.Served[in.name] = crashAwaitServed(t, in, f, group, plan.settle)
 		t.Logf("%s serves: %s (awaited %s)", in.name, v.Served[in.name], time.Since(began).Round(time.Millisecond))
+		if group != nil && v.Served[in.name].Forwarded == 0 {
+			t.Errorf("%s answered no customer through its owner: the reads did not check forwarding", in.name)
+		}
 	}
 	table, err := crash.NewTable(crashRead(t, brokers, names.table()))
 	if err != nil {
@@ -609,8 +647,10 @@ func crashGrep(path, s string, n int) []string {
 
 // crashAwaitServed compares every customer the instance serves with the
 // fold until they all match, settle passes, or the answer has not changed
-// for 30 s.
-func crashAwaitServed(t *testing.T, in *crashInstance, f crash.Fold, settle time.Duration) *crash.Tally {
+// for 30 s. With group set (partitioned mode), each answer must also be
+// named as served by the owner of the customer's partition, as the group's
+// assignment says at each poll.
+func crashAwaitServed(t *testing.T, in *crashInstance, f crash.Fold, group *crash.Group, settle time.Duration) *crash.Tally {
 	t.Helper()
 	deadline := time.Now().Add(settle)
 	var (
@@ -618,7 +658,11 @@ func crashAwaitServed(t *testing.T, in *crashInstance, f crash.Fold, settle time
 		lastSince time.Time
 	)
 	for {
-		tally := in.service().Check(f, 8)
+		s := in.service()
+		if group != nil {
+			s.Owner = crashOwners(*group)
+		}
+		tally := s.Check(f, 8)
 		if tally.Bad() == 0 {
 			return tally
 		}
@@ -632,6 +676,18 @@ func crashAwaitServed(t *testing.T, in *crashInstance, f crash.Fold, settle time
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// crashOwners returns the owner of each customer as the group's
+// assignment says now; "" for all when the group is not stable.
+func crashOwners(g crash.Group) func(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	owners, err := g.Owners(ctx)
+	if err != nil {
+		owners = nil // every answer differs until the group is stable
+	}
+	return func(id string) string { return owners[processor.PartitionFor(id, g.Partitions)] }
 }
 
 // crashCheckListings compares, for every customer with an acknowledged

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,7 @@ func (c Config) Validate() error {
 type Members struct {
 	cfg    Config
 	log    *slog.Logger
+	mu     sync.Mutex // guards admin, which a failed refresh replaces
 	admin  sarama.ClusterAdmin
 	self   atomic.Pointer[string]
 	owners atomic.Pointer[[]string] // by partition; "" for no owner known
@@ -82,12 +84,9 @@ func New(cfg Config) (*Members, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	sc := cfg.Kafka.Sarama()
-	sc.ClientID = cfg.Kafka.ClientID + "-members"
-	sc.Metadata.AllowAutoTopicCreation = false
-	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+	admin, err := connect(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("failed to connect the membership reader: %w", err)
+		return nil, err
 	}
 	m := &Members{cfg: cfg, log: cfg.Logger.With("component", "cluster"), admin: admin, poke: make(chan struct{}, 1)}
 	empty := make([]string, cfg.Partitions)
@@ -95,6 +94,38 @@ func New(cfg Config) (*Members, error) {
 	self := ""
 	m.self.Store(&self)
 	return m, nil
+}
+
+func connect(cfg Config) (sarama.ClusterAdmin, error) {
+	sc := cfg.Kafka.Sarama()
+	sc.ClientID = cfg.Kafka.ClientID + "-members"
+	sc.Metadata.AllowAutoTopicCreation = false
+	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("failed to connect the membership reader: %w", err)
+	}
+	return admin, nil
+}
+
+// reconnect replaces the admin client after a failed description.
+// sarama's admin keeps a broker connection that the broker closed (a
+// broker restart) and writes to it again at every request, failing with
+// "broken pipe" for good, so the picture of the owners would stay that of
+// before the restart for as long as the instance runs. A new client
+// dials again; while the broker is down, it fails and the old one stays.
+func (m *Members) reconnect() {
+	admin, err := connect(m.cfg)
+	if err != nil {
+		m.log.Debug("failed to reconnect the membership reader", "error", err)
+		return
+	}
+	m.mu.Lock()
+	old := m.admin
+	m.admin = admin
+	m.mu.Unlock()
+	if err := old.Close(); err != nil {
+		m.log.Debug("failed to close the replaced membership reader", "error", err)
+	}
 }
 
 // SetSelf sets this instance's advertised URL, once its listener is
@@ -111,7 +142,11 @@ func (m *Members) MemberData() []byte {
 }
 
 // Close releases the Kafka connection.
-func (m *Members) Close() error { return m.admin.Close() }
+func (m *Members) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.admin.Close()
+}
 
 // Run describes the group every Refresh, and at once after Poke, until
 // ctx ends.
@@ -144,8 +179,12 @@ func (m *Members) Poke() {
 // rebalancing has no owners: goka stops every partition of every member
 // until the new assignment is set up.
 func (m *Members) refresh() error {
-	groups, err := m.admin.DescribeConsumerGroups([]string{m.cfg.Group})
+	m.mu.Lock()
+	admin := m.admin
+	m.mu.Unlock()
+	groups, err := admin.DescribeConsumerGroups([]string{m.cfg.Group})
 	if err != nil {
+		m.reconnect()
 		return fmt.Errorf("failed to describe group %s: %w", m.cfg.Group, err)
 	}
 	owners := make([]string, m.cfg.Partitions)

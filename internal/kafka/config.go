@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/lovoo/goka"
 )
 
 // DefaultVersion is the Kafka protocol version sarama speaks. Kafka 4
@@ -74,7 +73,7 @@ func (c Config) Sarama() *sarama.Config {
 	// The events topic is the source of truth: a new group folds it from
 	// the beginning, never from "now".
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{goka.CopartitioningStrategy}
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{groupStrategy}
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Compression = sarama.CompressionSnappy
 	sc.Producer.Flush.Frequency = c.FlushFrequency

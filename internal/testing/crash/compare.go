@@ -72,6 +72,9 @@ type Tally struct {
 	// Got holds the version found for every customer that is not Equal
 	// (0 if Missing), to count and name the events in question.
 	Got map[string]int64
+	// Forwarded counts the customers answered through another instance
+	// than the one asked, the owner (partitioned mode).
+	Forwarded int
 }
 
 // NewTally returns an empty tally.
@@ -109,8 +112,12 @@ func (t *Tally) Bad() int {
 }
 
 func (t *Tally) String() string {
-	return fmt.Sprintf("equal %d, missing %d, behind %d, ahead %d, differs %d",
+	s := fmt.Sprintf("equal %d, missing %d, behind %d, ahead %d, differs %d",
 		t.Counts[Equal], t.Counts[Missing], t.Counts[Behind], t.Counts[Ahead], t.Counts[Differs])
+	if t.Forwarded > 0 {
+		s += fmt.Sprintf(" (%d answered by their owner through this instance)", t.Forwarded)
+	}
+	return s
 }
 
 // servedAsFolded undoes, on a copy of a state served over HTTP, what the

@@ -2,6 +2,7 @@ package crash
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,4 +63,45 @@ func (g Group) Stable(ctx context.Context, members int) bool {
 	}
 	d, ok := described[g.Name]
 	return ok && d.Err == nil && d.State == "Stable" && len(d.Members) == members
+}
+
+// Owners returns the advertised URL of the member that owns each
+// partition of the events topic, read as the instances read it: from the
+// member data each joined the group with (serve --serve-mode
+// partitioned). It fails unless the group is Stable with every partition
+// owned.
+func (g Group) Owners(ctx context.Context) (map[int32]string, error) {
+	described, err := g.Admin.DescribeGroups(ctx, g.Name)
+	if err != nil {
+		return nil, fmt.Errorf("failed to describe %s: %w", g.Name, err)
+	}
+	d, ok := described[g.Name]
+	switch {
+	case !ok || d.Err != nil:
+		return nil, fmt.Errorf("failed to describe %s: %v", g.Name, d.Err)
+	case d.State != "Stable":
+		return nil, fmt.Errorf("group %s is %s", g.Name, d.State)
+	}
+	owners := map[int32]string{}
+	for _, m := range d.Members {
+		join, ok1 := m.Join.AsConsumer()
+		assigned, ok2 := m.Assigned.AsConsumer()
+		var data struct {
+			URL string `json:"url"`
+		}
+		if !ok1 || !ok2 || json.Unmarshal(join.UserData, &data) != nil || data.URL == "" {
+			return nil, fmt.Errorf("member %s of %s advertises no URL", m.MemberID, g.Name)
+		}
+		for _, t := range assigned.Topics {
+			if t.Topic == g.Topic {
+				for _, p := range t.Partitions {
+					owners[p] = data.URL
+				}
+			}
+		}
+	}
+	if len(owners) != int(g.Partitions) {
+		return nil, fmt.Errorf("group %s owns %d of %d partitions", g.Name, len(owners), g.Partitions)
+	}
+	return owners, nil
 }

@@ -10,35 +10,49 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/web"
 )
 
 // Service reads one eventfold instance's HTTP API.
 type Service struct {
 	Base string // e.g. http://127.0.0.1:8080
 	HTTP *http.Client
+	// Owner, when set (partitioned mode), returns the advertised URL of
+	// the instance that owns a customer: Check then wants every answer
+	// named as served by it (web.HeaderServedBy), whichever instance was
+	// asked, and counts the answers that were forwarded.
+	Owner func(id string) string
 }
 
 // Customer returns the served state of id, nil for a 404.
 func (s Service) Customer(id string) (*processor.Customer, error) {
+	c, _, err := s.CustomerServed(id)
+	return c, err
+}
+
+// CustomerServed returns the served state of id (nil for a 404) and the
+// advertised URL of the instance that served it.
+func (s Service) CustomerServed(id string) (*processor.Customer, string, error) {
 	resp, err := s.HTTP.Get(s.Base + "/customers/" + id)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get %s: %w", id, err)
+		return nil, "", fmt.Errorf("failed to get %s: %w", id, err)
 	}
 	defer resp.Body.Close()
+	servedBy := resp.Header.Get(web.HeaderServedBy)
 	body, err := io.ReadAll(resp.Body)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("failed to read %s: %w", id, err)
+		return nil, servedBy, fmt.Errorf("failed to read %s: %w", id, err)
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, nil
+		return nil, servedBy, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("GET /customers/%s: %d %s", id, resp.StatusCode, body)
+		return nil, servedBy, fmt.Errorf("GET /customers/%s: %d %s", id, resp.StatusCode, body)
 	}
 	var c processor.Customer
 	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, fmt.Errorf("failed to decode %s: %w", id, err)
+		return nil, servedBy, fmt.Errorf("failed to decode %s: %w", id, err)
 	}
-	return &c, nil
+	return &c, servedBy, nil
 }
 
 // Check compares the served state of every customer of the fold with it,
@@ -53,12 +67,21 @@ func (s Service) Check(f Fold, workers int) *Tally {
 	tally := NewTally()
 	var mu sync.Mutex
 	Each(ids, workers, func(id string) {
-		got, err := s.Customer(id)
+		got, servedBy, err := s.CustomerServed(id)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			tally.Add(id, Differs, err.Error())
 			return
+		}
+		if s.Owner != nil {
+			if owner := s.Owner(id); servedBy != owner {
+				tally.Add(id, Differs, fmt.Sprintf("served by %q, its owner is %q", servedBy, owner))
+				return
+			}
+			if servedBy != s.Base {
+				tally.Forwarded++
+			}
 		}
 		tally.Check(id, f.States[id], got, false)
 	})

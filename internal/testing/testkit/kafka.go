@@ -3,8 +3,10 @@ package testkit
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/eventfold/eventfold/internal/embedded"
 )
@@ -50,4 +52,51 @@ func StartKfake(t testing.TB, cfg embedded.Config) string {
 	}
 	t.Cleanup(b.Close)
 	return b.Addr()
+}
+
+// StartRestartableKfake starts kfake like StartKfake, with its log in a
+// temp dir, and returns its address and a function that closes it and
+// starts it again on the same address and data, as a broker restart does:
+// the clients' connections break, and they must dial again.
+func StartRestartableKfake(t testing.TB, cfg embedded.Config) (string, func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = l.Addr().String()
+	l.Close() // the broker must come back on the same port
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	b, err := embedded.Start(cfg)
+	if err != nil {
+		t.Fatalf("failed to start kfake: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	restart := func() {
+		t.Helper()
+		b.Close()
+		if b, err = embedded.Start(cfg); err != nil {
+			t.Fatalf("failed to start kfake again on %s: %v", cfg.Addr, err)
+		}
+	}
+	return cfg.Addr, restart
+}
+
+// Within calls f every 200 ms until it returns nil, and fails the test
+// with what and f's last error once timeout has passed.
+func Within(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not within %s: %v", what, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
