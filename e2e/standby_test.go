@@ -19,9 +19,11 @@ import (
 // moveResult is what readers saw while one of three instances stopped.
 type moveResult struct {
 	reads, failed, byStandby int
-	// lastFailed is the time from the stop to the last failed read: after
-	// it every read was answered.
-	lastFailed time.Duration
+	// firstFailed and lastFailed are the times from the stop to the
+	// first and the last failed read: after it every read was answered.
+	firstFailed, lastFailed time.Duration
+	// shutdown is how long the stopped instance took to stop.
+	shutdown time.Duration
 	// moved is the time from the stop until the two others own every
 	// partition and serve them.
 	moved time.Duration
@@ -45,9 +47,14 @@ func TestStandbyReplicasAnswerReadsDuringAMove(t *testing.T) {
 		})
 	}
 	without, with := results[0], results[1]
-	t.Logf("clean stop of 1 of 3 instances, reads with min_version through the other two: without standbys %d of %d reads failed, the last %s after the stop (partitions moved after %s); with --standby-replicas 1 %d of %d failed, the last %s after the stop (moved after %s), %d answered by a standby",
-		without.failed, without.reads, without.lastFailed.Round(time.Millisecond), without.moved.Round(time.Millisecond),
-		with.failed, with.reads, with.lastFailed.Round(time.Millisecond), with.moved.Round(time.Millisecond), with.byStandby)
+	for _, r := range []struct {
+		name string
+		moveResult
+	}{{"without standbys", without}, {"with --standby-replicas 1", with}} {
+		t.Logf("clean stop of 1 of 3 instances (its shutdown took %s), reads with min_version through the other two, %s: %d of %d reads failed, from %s to %s after the stop; partitions moved after %s; %d answered by a standby",
+			r.shutdown.Round(time.Millisecond), r.name, r.failed, r.reads, r.firstFailed.Round(time.Millisecond), r.lastFailed.Round(time.Millisecond),
+			r.moved.Round(time.Millisecond), r.byStandby)
+	}
 	if t.Failed() {
 		return
 	}
@@ -62,7 +69,7 @@ func TestStandbyReplicasAnswerReadsDuringAMove(t *testing.T) {
 	}
 }
 
-func readsThroughAStop(t *testing.T, standbys int) moveResult {
+func readsThroughAStop(t *testing.T, standbys int) (res moveResult) {
 	const partitions = 12
 	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
 	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
@@ -86,9 +93,10 @@ func readsThroughAStop(t *testing.T, standbys int) moveResult {
 
 	victim, rest := live[0], live[1:]
 	sample := testkit.Registered(want)
-	var res moveResult
 	stopped := time.Now()
-	go victim.stop()
+	stopDone := make(chan time.Duration, 1)
+	go func() { victim.stop(); stopDone <- time.Since(stopped) }()
+	defer func() { res.shutdown = <-stopDone }()
 	for deadline := stopped.Add(90 * time.Second); ; {
 		clean := true
 		for i, id := range sample {
@@ -106,6 +114,9 @@ func readsThroughAStop(t *testing.T, standbys int) moveResult {
 			case resp.status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 				res.failed++
 				res.lastFailed = time.Since(stopped)
+				if res.firstFailed == 0 {
+					res.firstFailed = res.lastFailed
+				}
 				clean = false
 			default:
 				t.Fatalf("GET %s during the move: %d %s, want 200, or 503 with Retry-After", id, resp.status, resp.body)
