@@ -39,8 +39,8 @@ func TestPartitionedInstanceSIGKILL(t *testing.T) {
 			results[standbys] = killUnderLoad(t, bin, standbys)
 		})
 	}
-	if t.Failed() {
-		return
+	if t.Failed() || len(results) < 2 {
+		return // a run filtered to one of them compares nothing
 	}
 	without, with := results[0], results[1]
 	if with.byStandby == 0 {

@@ -55,8 +55,8 @@ func TestStandbyReplicasAnswerReadsDuringAMove(t *testing.T) {
 			r.shutdown.Round(time.Millisecond), r.name, r.failed, r.reads, r.firstFailed.Round(time.Millisecond), r.lastFailed.Round(time.Millisecond),
 			r.moved.Round(time.Millisecond), r.byStandby)
 	}
-	if t.Failed() {
-		return
+	if t.Failed() || len(results) < 2 {
+		return // a run filtered to one of them compares nothing
 	}
 	if with.byStandby == 0 {
 		t.Error("no read was answered by a standby during the move")
