@@ -211,13 +211,14 @@ func (s *Standbys) follow(ctx context.Context, client sarama.Client, c *standbyC
 			}
 			c.serving.Store(true)
 			s.log.Info("standby copy caught up", "partition", c.partition, "offset", c.next.Load())
+			s.lag(c.partition, float64(c.lagOf()))
 		}
-		s.lag(c.partition, float64(c.lagOf()))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 			c.end.Store(max(c.end.Load(), pc.HighWaterMarkOffset()))
+			s.lag(c.partition, float64(c.lagOf()))
 		case cerr, ok := <-pc.Errors():
 			if !ok {
 				return errors.New("the partition consumer closed")
