@@ -56,6 +56,7 @@ var metricTypes = map[string]string{
 	"eventfold_partitions_standby":             "gauge",
 	"eventfold_standby_lag_records":            "gauge",
 	"eventfold_standby_keys":                   "gauge",
+	"eventfold_standby_records_total":          "counter",
 	"eventfold_http_forward_seconds":           "histogram",
 	"eventfold_view_lookups_total":             "counter",
 	"eventfold_fold_duration_seconds":          "histogram",

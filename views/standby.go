@@ -65,6 +65,9 @@ type Standbys struct {
 	summed atomic.Int64
 	lag    func(partition int32, records float64)
 	unlag  func(partition int32)
+	// applied counts the table records the copies stored: after a
+	// restart, only those they missed.
+	applied prometheus.Counter
 	// moving reports a partition the processor of this instance was
 	// assigned and does not serve yet, and serves one it serves (set by
 	// the view).
@@ -253,6 +256,7 @@ func (s *Standbys) apply(c *standbyCopy, msg *sarama.ConsumerMessage) error {
 		return fmt.Errorf("failed to store table record %d of partition %d: %w", msg.Offset, c.partition, err)
 	}
 	c.next.Store(msg.Offset + 1)
+	s.applied.Inc()
 	s.hub.Publish(key, msg.Value)
 	return nil
 }
@@ -339,7 +343,11 @@ func newStandbys(cfg StandbyConfig, hub *Hub, reg prometheus.Registerer) (*Stand
 	}, []string{"partition"})
 	s.lag = func(p int32, records float64) { lag.WithLabelValues(strconv.Itoa(int(p))).Set(records) }
 	s.unlag = func(p int32) { lag.DeleteLabelValues(strconv.Itoa(int(p))) }
-	for _, c := range []prometheus.Collector{lag,
+	s.applied = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "eventfold_standby_records_total",
+		Help: "Table records the standby copies stored; a restarted copy reads only the records past its checkpoint.",
+	})
+	for _, c := range []prometheus.Collector{lag, s.applied,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "eventfold_partitions_standby",
 			Help: "Partitioned mode: partitions of the table this instance keeps a warm standby copy of that has caught up, and so can serve while their owner cannot.",
