@@ -40,18 +40,20 @@ type local struct {
 	ready   func() bool
 	standby *Standbys
 
-	mu    sync.RWMutex
-	parts map[int32]*localPartition
+	mu        sync.RWMutex
+	parts     map[int32]*localPartition
+	lingering map[int32]*lingerer // revoked, still readable (linger.go)
 }
 
 func newLocal(partitions int32, hub *Hub, ready func() bool) *local {
-	return &local{partitions: partitions, hub: hub, ready: ready, parts: map[int32]*localPartition{}}
+	return &local{partitions: partitions, hub: hub, ready: ready, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
 }
 
 // builder wraps the processor's storage builder: each partition it opens
 // is readable by lookups once recovered, and announces its changes.
 func (l *local) builder(inner storage.Builder) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
+		l.unlinger(partition) // the same files
 		st, err := inner(topic, partition)
 		if err != nil {
 			return nil, err
@@ -62,7 +64,8 @@ func (l *local) builder(inner storage.Builder) storage.Builder {
 
 // partition returns the storage that serves id here: the processor's
 // recovered partition while the processor runs, else a standby copy of
-// it; standby tells which.
+// it, else the partition this instance owned before a rebalance that is
+// still going on (linger.go); standby tells it is not the first.
 func (l *local) partition(id string) (st storage.Storage, standby bool, err error) {
 	n := processor.PartitionFor(id, l.partitions)
 	l.mu.RLock()
@@ -73,6 +76,9 @@ func (l *local) partition(id string) (st storage.Storage, standby bool, err erro
 	}
 	if c := l.standby.serving(n); c != nil {
 		return c.st, true, nil
+	}
+	if st := l.lingeringStorage(n); st != nil {
+		return st, true, nil
 	}
 	return nil, false, ErrNotLocal
 }
@@ -195,6 +201,9 @@ func (p *localPartition) Close() error {
 		delete(p.owner.parts, p.partition)
 	}
 	p.owner.mu.Unlock()
+	if p.owner.linger(p) {
+		return nil
+	}
 	return p.Storage.Close()
 }
 

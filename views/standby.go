@@ -72,6 +72,9 @@ type Standbys struct {
 	// assigned and does not serve yet, and serves one it serves (set by
 	// the view).
 	moving, serves func(partition int32) bool
+	// settle closes the partitions the processor was revoked once it
+	// runs again, or all of them when stop is set (set by the view).
+	settle func(stop bool)
 
 	mu     sync.RWMutex
 	copies map[int32]*standbyCopy
@@ -109,10 +112,16 @@ func (s *Standbys) Run(ctx context.Context) error {
 	}
 	builder = countingBuilder(builder, &s.keys, &s.summed)
 	defer s.stopAll()
+	if s.settle != nil {
+		defer s.settle(true)
+	}
 	t := time.NewTicker(cmp.Or(s.cfg.Refresh, time.Second))
 	defer t.Stop()
 	for {
 		s.reconcile(ctx, client, builder)
+		if s.settle != nil {
+			s.settle(false)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -123,7 +123,7 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.moving, s.serves = v.local.moving, v.local.serves
+			s.moving, s.serves, s.settle = v.local.moving, v.local.serves, v.local.settle
 			v.standby, v.local.standby = s, s
 		}
 	}
@@ -240,14 +240,22 @@ func (v *View) Holds(id string) (owned, standby bool) {
 	return st != nil && err == nil && !standby, standby
 }
 
-// StandbyPosition returns the next table offset of the standby copy of
-// partition p, if this instance holds one that serves.
+// StandbyPosition returns the next table offset of the copy of partition
+// p that serves here while the processor does not: a standby copy, or the
+// partition it was revoked during a rebalance.
 func (v *View) StandbyPosition(p int32) (int64, bool) {
-	c := v.standby.serving(p)
-	if c == nil {
+	if c := v.standby.serving(p); c != nil {
+		return c.next.Load(), true
+	}
+	if v.local == nil {
 		return 0, false
 	}
-	return c.next.Load(), true
+	if st := v.local.lingeringStorage(p); st != nil {
+		if off, err := st.GetOffset(-1); err == nil && off >= 0 {
+			return off + 1, true
+		}
+	}
+	return 0, false
 }
 
 // table returns what lookups read now, or ErrNotReady.

@@ -36,10 +36,12 @@ type Router interface {
 	// Poke asks for the membership to be read again: an owner did not
 	// answer.
 	Poke()
-	// Standbys returns the URLs of the instances that keep a warm copy
-	// of id's partition besides its owner, kept through rebalances
-	// (serve --standby-replicas); none when there are no standbys.
-	Standbys(id string) []string
+	// Fallbacks returns the URLs of the instances that may answer a read
+	// of id while its owner is unknown or does not answer, in order:
+	// those that keep a warm copy of its partition (serve
+	// --standby-replicas), then its last known owner; none without
+	// standbys.
+	Fallbacks(id string) []string
 }
 
 // forwarder sends a request to the instance that owns its customer.
@@ -188,9 +190,12 @@ func (s *Server) route(h http.HandlerFunc, standby bool) http.HandlerFunc {
 			f.results.WithLabelValues("no_owner").Inc()
 			unavailable(w, "rebalancing", "no instance owns this customer right now (a rebalance); retry")
 		case owner == self:
+			if standby && s.recovering(id) && s.readStandby(w, r, local) {
+				return // the partition moved here and is still being recovered
+			}
 			local(w, r)
 		case standby:
-			f.forward(w, s.withStandby(r, local), owner)
+			f.forward(w, s.withStandby(r, local, owner), owner)
 		default:
 			f.forward(w, r, owner)
 		}

@@ -39,6 +39,16 @@ func fallbackOf(r *http.Request) fallback {
 	return f
 }
 
+// recovering reports whether this instance owns id's partition but does
+// not serve it yet, and keeps no standby copy of it.
+func (s *Server) recovering(id string) bool {
+	if s.copies == nil {
+		return false
+	}
+	owned, standby := s.copies.Holds(id)
+	return !owned && !standby
+}
+
 // holdsStandby reports whether this instance serves id from a standby
 // copy now.
 func (s *Server) holdsStandby(id string) bool {
@@ -50,24 +60,35 @@ func (s *Server) holdsStandby(id string) bool {
 }
 
 // readStandby serves a read from a standby copy of its partition, here
-// when this instance keeps one, else at the first other standby: one hop,
-// marked as forwarded, so the standby serves it from its copy or answers
-// 503 itself. It reports false when no standby is known.
+// when this instance keeps one, else at the other fallbacks in turn: one
+// hop each, marked as forwarded, so each serves it from its copy or
+// answers 503, and the next is asked when one does not answer or answers
+// 503. It reports false when no fallback is known.
 func (s *Server) readStandby(w http.ResponseWriter, r *http.Request, local http.HandlerFunc) bool {
-	id := r.PathValue("id")
-	self := s.AdvertisedURL()
-	if s.holdsStandby(id) {
-		w.Header().Set(HeaderServedBy, self) // a failed forward took it away
+	return s.readFallback(w, r, local, s.otherFallbacks(r.PathValue("id")))
+}
+
+func (s *Server) readFallback(w http.ResponseWriter, r *http.Request, local http.HandlerFunc, urls []string) bool {
+	if s.holdsStandby(r.PathValue("id")) {
+		w.Header().Set(HeaderServedBy, s.AdvertisedURL()) // a failed forward took it away
 		local(w, r)
 		return true
 	}
-	urls := s.otherStandbys(id)
+	return s.forwardInTurn(w, r, urls)
+}
+
+// forwardInTurn forwards a read to the first of urls, falling back on the
+// rest.
+func (s *Server) forwardInTurn(w http.ResponseWriter, r *http.Request, urls []string) bool {
 	if len(urls) == 0 {
 		return false
 	}
+	var next fallback // none after the last: its answer passes through
+	if rest := urls[1:]; len(rest) > 0 {
+		next = func(w http.ResponseWriter, r *http.Request) bool { return s.forwardInTurn(w, r, rest) }
+	}
 	s.forward.results.WithLabelValues("standby").Inc()
-	// No fallback after this one.
-	s.forward.forward(w, r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback(nil))), urls[0])
+	s.forward.forward(w, r.WithContext(context.WithValue(r.Context(), fallbackKey{}, next)), urls[0])
 	return true
 }
 
@@ -84,21 +105,23 @@ func (s *Server) markCopy(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// otherStandbys returns the standbys of id's partition but this instance.
-func (s *Server) otherStandbys(id string) []string {
+// otherFallbacks returns the fallbacks of id's partition but this
+// instance.
+func (s *Server) otherFallbacks(id string) []string {
 	self := s.AdvertisedURL()
-	return slices.DeleteFunc(slices.Clone(s.forward.router.Standbys(id)), func(u string) bool { return u == self })
+	return slices.DeleteFunc(slices.Clone(s.forward.router.Fallbacks(id)), func(u string) bool { return u == self })
 }
 
 // withStandby gives a read forwarded to its owner a standby to fall back
 // on, when its partition has one: the owner not answering, or answering
 // 503, then sends the read to the standby instead.
-func (s *Server) withStandby(r *http.Request, local http.HandlerFunc) *http.Request {
+func (s *Server) withStandby(r *http.Request, local http.HandlerFunc, owner string) *http.Request {
 	id := r.PathValue("id")
-	if !s.holdsStandby(id) && len(s.otherStandbys(id)) == 0 {
+	urls := slices.DeleteFunc(s.otherFallbacks(id), func(u string) bool { return u == owner })
+	if !s.holdsStandby(id) && len(urls) == 0 {
 		return r
 	}
 	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback(func(w http.ResponseWriter, r *http.Request) bool {
-		return s.readStandby(w, r, local)
+		return s.readFallback(w, r, local, urls)
 	})))
 }

@@ -16,8 +16,9 @@ type standbyPicture struct {
 	// byPartition holds, for each partition, the advertised URLs of its
 	// standby instances in order of preference.
 	byPartition [][]string
-	// members is the stable group's members, sorted.
-	members []string
+	// members is the stable group's members, sorted, and owners the
+	// owner of each partition.
+	members, owners []string
 }
 
 // setStandbys chooses the standbys of every partition from a stable
@@ -35,7 +36,7 @@ func (m *Members) setStandbys(owners, members []string) {
 		m.log.Warn("fewer instances than standby replicas: each partition has a standby on every other instance",
 			"instances", len(members), "standby_replicas", m.cfg.StandbyReplicas)
 	}
-	pic := &standbyPicture{byPartition: make([][]string, len(owners)), members: members}
+	pic := &standbyPicture{byPartition: make([][]string, len(owners)), members: members, owners: owners}
 	for p, owner := range owners {
 		at := slices.Index(members, owner)
 		if at < 0 {
@@ -57,6 +58,23 @@ func (m *Members) Standbys(id string) []string {
 		return nil
 	}
 	return pic.byPartition[processor.PartitionFor(id, m.cfg.Partitions)]
+}
+
+// Fallbacks returns, in order, the instances that may answer a read of id
+// while its owner is unknown or does not answer: its standbys, then its
+// owner in the last stable group, which keeps serving its partitions
+// through a rebalance (views: lingering partitions).
+func (m *Members) Fallbacks(id string) []string {
+	pic := m.standbys.Load()
+	if pic == nil {
+		return nil
+	}
+	p := processor.PartitionFor(id, m.cfg.Partitions)
+	out := slices.Clone(pic.byPartition[p])
+	if owner := pic.owners[p]; owner != "" && m.cfg.StandbyReplicas > 0 {
+		out = append(out, owner)
+	}
+	return out
 }
 
 // StandbyPartitions returns the partitions this instance stands by for,
