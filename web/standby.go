@@ -9,8 +9,8 @@ import (
 
 // HeaderStandby is set, to "true", on an answer a standby copy served:
 // the customer's owner was not known (a rebalance) or did not answer, and
-// an instance that keeps a warm copy of its partition answered instead
-// (serve --standby-replicas). Such an answer is at most ?max_lag= records
+// an instance that keeps a warm copy of its partition, or that owned it
+// before the rebalance, answered instead (serve --standby-replicas). Such an answer is at most ?max_lag= records
 // behind the table when the read set it, and never older than
 // ?min_version=.
 const HeaderStandby = "Eventfold-Standby"
