@@ -36,12 +36,17 @@ type lingerer struct {
 }
 
 // linger keeps a revoked partition readable; it reports false when
-// lingering is off.
+// lingering is off, or the view has stopped: the partition is then closed
+// at once.
 func (l *local) linger(p *localPartition) bool {
 	if l.standby == nil {
 		return false
 	}
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
 	old := l.lingering[p.partition]
 	l.lingering[p.partition] = &lingerer{localPartition: p, since: time.Now()}
 	l.mu.Unlock()
@@ -69,6 +74,9 @@ func (l *local) unlinger(n int32) {
 func (l *local) settle(stop bool) {
 	ready := l.ready()
 	l.mu.Lock()
+	// Once stopped, the processor's partitions closed after this one are
+	// closed at once (linger).
+	l.stopped = l.stopped || stop
 	var ps []*localPartition
 	for n, p := range l.lingering {
 		p.stopped = p.stopped || !ready
