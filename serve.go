@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/eventfold/eventfold/internal/cluster"
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/keys"
@@ -170,6 +171,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		storageBufferMiB              int
 		limits                        web.Config
 		serveMode, advertisedURL      string
+		standbyReplicas               int
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
 	fs.SetOutput(stderr)
@@ -177,6 +179,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.stringVar(&httpAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.stringVar(&serveMode, "serve-mode", service.ModeReplica, "replica: every instance holds the whole table; partitioned: each instance holds the partitions it owns and forwards other reads to their owner (README: Serve modes)")
 	fs.stringVar(&advertisedURL, "advertised-url", "", "base URL the other instances reach this one at, such as http://eventfold-0.eventfold:8080; empty derives it from --http-addr (the host name for a listener on every interface)")
+	fs.intVar(&standbyReplicas, "standby-replicas", 0, fmt.Sprintf("partitioned mode: other instances that keep a warm copy of each partition, to answer its reads while its owner stops or moves it (0 to %d, at most the instances less one; each copy costs its partition's disk)", cluster.MaxStandbyReplicas))
 	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
 	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty, with --read-token-file empty too, leaves writes open")
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open; needs --write-token-file")
@@ -201,6 +204,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if serveMode != service.ModeReplica && serveMode != service.ModePartitioned {
 		return fmt.Errorf("%w: --serve-mode %q must be %s or %s", errUsage, serveMode, service.ModeReplica, service.ModePartitioned)
+	}
+	if standbyReplicas < 0 || standbyReplicas > cluster.MaxStandbyReplicas || standbyReplicas > 0 && serveMode != service.ModePartitioned {
+		return fmt.Errorf("%w: --standby-replicas %d must be from 0 to %d, and needs --serve-mode %s", errUsage, standbyReplicas, cluster.MaxStandbyReplicas, service.ModePartitioned)
 	}
 	if storageBufferMiB < 1 || storageBufferMiB > service.MaxStorageBuffer>>20 {
 		// The service checks its budget too; the flag's unit is MiB.
@@ -230,7 +236,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir, KEKs: keks,
-		StorageBuffer: storageBufferMiB << 20, Web: webCfg, ServeMode: serveMode, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
+		StorageBuffer: storageBufferMiB << 20, Web: webCfg, ServeMode: serveMode, StandbyReplicas: standbyReplicas, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
 		return err
 	}

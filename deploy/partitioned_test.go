@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ import (
 // still reach the owner), and a Service for clients.
 func TestKubernetesPartitioned(t *testing.T) {
 	code := readCode(t)
-	for _, v := range []string{"EVENTFOLD_SERVE_MODE", "EVENTFOLD_ADVERTISED_URL"} {
+	for _, v := range []string{"EVENTFOLD_SERVE_MODE", "EVENTFOLD_ADVERTISED_URL", "EVENTFOLD_STANDBY_REPLICAS"} {
 		if !slices.Contains(code.envVars, v) {
 			t.Fatalf("serve.go has no flag for %s", v)
 		}
@@ -68,6 +69,11 @@ func TestKubernetesPartitioned(t *testing.T) {
 	}
 	if got, want := flagValue(args, "--advertised-url"), "http://$(POD_NAME)."+peersName+":"+code.httpPort; got != want {
 		t.Errorf("--advertised-url %q, want %q: the pod's stable name under the headless Service", got, want)
+	}
+	// Standbys are other pods: at most replicas - 1 of them.
+	replicas, _ := strconv.Atoi(str(get(sts, "spec", "replicas")))
+	if n, err := strconv.Atoi(flagValue(args, "--standby-replicas")); err != nil || n < 1 || n > replicas-1 {
+		t.Errorf("--standby-replicas %q: want 1 to replicas - 1 (%v), so that a restarting pod's reads are answered", flagValue(args, "--standby-replicas"), get(sts, "spec", "replicas"))
 	}
 	podName := false
 	for _, e := range list(get(c, "env")) {

@@ -43,6 +43,12 @@ func (in *instance) owns(id string, partitions int32) bool {
 // assembles it, with the read and write token set.
 func startInstance(t *testing.T, broker string, topics kafka.Topics) *instance {
 	t.Helper()
+	return startStandbyInstance(t, broker, topics, 0)
+}
+
+// startStandbyInstance is startInstance with --standby-replicas.
+func startStandbyInstance(t *testing.T, broker string, topics kafka.Topics, standbys int) *instance {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
@@ -50,7 +56,8 @@ func startInstance(t *testing.T, broker string, topics kafka.Topics) *instance {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.ReadTokens, cfg.WriteTokens = []string{partitionedToken}, []string{partitionedToken}
 	svc, stop := runService(t, service.Config{Kafka: kc, Topics: topics, DataDir: t.TempDir(), Web: cfg, Logger: log,
-		RestartBackoff: 200 * time.Millisecond, ServeMode: service.ModePartitioned, MembershipRefresh: 200 * time.Millisecond})
+		RestartBackoff: 200 * time.Millisecond, ServeMode: service.ModePartitioned, MembershipRefresh: 200 * time.Millisecond,
+		StandbyReplicas: standbys})
 	client := testkit.NewClient(svc.Server.AdvertisedURL())
 	client.HTTP.Transport = tokenTransport{token: partitionedToken}
 	return &instance{svc: svc, url: svc.Server.AdvertisedURL(), client: client, stop: stop}
@@ -270,15 +277,7 @@ func TestPartitionedInstancesRouteEveryRead(t *testing.T) {
 	t.Run("a write through a non-owner waits for the owner's decision", func(t *testing.T) {
 		id := "partitioned-new-1"
 		owner, stranger := ownerOf(live, id, partitions)
-		req, _ := http.NewRequest(http.MethodPost, stranger.url+"/customers/"+id+"/events",
-			strings.NewReader(`{"type":"customer.registered","data":{"name":"Pat","email":"pat@example.com"}}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+partitionedToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := postWithToken(t, stranger.url+"/customers/"+id+"/events", `{"type":"customer.registered","data":{"name":"Pat","email":"pat@example.com"}}`)
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("POST through a non-owner: %d, want the decision (201)", resp.StatusCode)
 		}
@@ -339,6 +338,20 @@ type answer struct {
 	status int
 	http.Header
 	body []byte
+}
+
+// postWithToken POSTs an event with the token; the body is closed.
+func postWithToken(t *testing.T, url, event string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(event))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+partitionedToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 func getWithToken(t *testing.T, url, token string) answer {

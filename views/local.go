@@ -33,19 +33,28 @@ var ErrNotLocal = errors.New("the customer's partition is not served by this ins
 type local struct {
 	partitions int32
 	hub        *Hub
+	// ready is the processor's readiness: its partitions serve only
+	// while it runs. standby, when set, holds warm copies of partitions
+	// other instances own, read when this instance does not serve the
+	// partition itself.
+	ready   func() bool
+	standby *Standbys
 
-	mu    sync.RWMutex
-	parts map[int32]*localPartition
+	mu        sync.RWMutex
+	parts     map[int32]*localPartition
+	lingering map[int32]*lingerer // revoked, still readable (linger.go)
+	stopped   bool                 // no more lingering: the view stopped
 }
 
-func newLocal(partitions int32, hub *Hub) *local {
-	return &local{partitions: partitions, hub: hub, parts: map[int32]*localPartition{}}
+func newLocal(partitions int32, hub *Hub, ready func() bool) *local {
+	return &local{partitions: partitions, hub: hub, ready: ready, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
 }
 
 // builder wraps the processor's storage builder: each partition it opens
 // is readable by lookups once recovered, and announces its changes.
 func (l *local) builder(inner storage.Builder) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
+		l.unlinger(partition) // the same files
 		st, err := inner(topic, partition)
 		if err != nil {
 			return nil, err
@@ -54,15 +63,41 @@ func (l *local) builder(inner storage.Builder) storage.Builder {
 	}
 }
 
-// partition returns the recovered partition that holds id.
-func (l *local) partition(id string) (*localPartition, error) {
+// partition returns the storage that serves id here: the processor's
+// recovered partition while the processor runs, else a standby copy of
+// it, else the partition this instance owned before a rebalance that is
+// still going on (linger.go); standby tells it is not the first.
+func (l *local) partition(id string) (st storage.Storage, standby bool, err error) {
+	n := processor.PartitionFor(id, l.partitions)
 	l.mu.RLock()
-	p := l.parts[processor.PartitionFor(id, l.partitions)]
+	p := l.parts[n]
 	l.mu.RUnlock()
-	if p == nil || !p.recovered.Load() {
-		return nil, ErrNotLocal
+	if p != nil && p.recovered.Load() && l.ready() {
+		return p, false, nil
 	}
-	return p, nil
+	if c := l.standby.serving(n); c != nil {
+		return c.st, true, nil
+	}
+	if st := l.lingeringStorage(n); st != nil {
+		return st, true, nil
+	}
+	return nil, false, ErrNotLocal
+}
+
+// moving reports whether partition n is assigned to this instance's
+// processor and not yet served from it; serves whether it is served.
+func (l *local) moving(n int32) bool {
+	l.mu.RLock()
+	p := l.parts[n]
+	l.mu.RUnlock()
+	return p != nil && !l.serves(n)
+}
+
+func (l *local) serves(n int32) bool {
+	l.mu.RLock()
+	p := l.parts[n]
+	l.mu.RUnlock()
+	return p != nil && p.recovered.Load() && l.ready()
 }
 
 // Owned returns the partitions this instance holds and has recovered, in
@@ -82,7 +117,7 @@ func (l *local) owned() []int32 {
 
 // Get implements table.
 func (l *local) Get(id string) (any, error) {
-	p, err := l.partition(id)
+	p, _, err := l.partition(id)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +202,9 @@ func (p *localPartition) Close() error {
 		delete(p.owner.parts, p.partition)
 	}
 	p.owner.mu.Unlock()
+	if p.owner.linger(p) {
+		return nil
+	}
 	return p.Storage.Close()
 }
 

@@ -63,7 +63,10 @@ type Config struct {
 	Partitioned bool
 	Partitions  int32
 	Ready       func() bool
-	Logger      *slog.Logger
+	// Standby, for a partitioned view, keeps warm copies of partitions
+	// other instances own (standby.go); nil keeps none.
+	Standby *StandbyConfig
+	Logger  *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -91,6 +94,7 @@ type View struct {
 	keys     atomic.Int64              // keys in local storage
 	accepted atomic.Int64              // the sum of their versions
 	local    *local                    // the processor's partitions, when partitioned
+	standby  *Standbys                 // copies of other partitions, if any
 }
 
 // table is what lookups read: a goka view (a replica of every partition)
@@ -113,7 +117,15 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 	}
 	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(cfg.OpenState)}
 	if cfg.Partitioned {
-		v.local = newLocal(cfg.Partitions, v.hub)
+		v.local = newLocal(cfg.Partitions, v.hub, cfg.Ready)
+		if cfg.Standby != nil {
+			s, err := newStandbys(*cfg.Standby, v.hub, reg)
+			if err != nil {
+				return nil, err
+			}
+			s.moving, s.serves, s.settle = v.local.moving, v.local.serves, v.local.settle
+			v.standby, v.local.standby = s, s
+		}
 	}
 	m, err := newMetrics(reg, v)
 	if err != nil {
@@ -128,9 +140,13 @@ func (v *View) Hub() *Hub { return v.hub }
 
 // Run replicates the table until ctx is cancelled, rebuilding the goka
 // view after a failure. A partitioned view replicates nothing: the
-// processor fills its storage.
+// processor fills its storage, and the view keeps only its standby copies
+// warm.
 func (v *View) Run(ctx context.Context) error {
 	if v.local != nil {
+		if v.standby != nil {
+			return v.standby.Run(ctx)
+		}
 		<-ctx.Done()
 		return nil
 	}
@@ -210,10 +226,42 @@ func (v *View) Owned() []int32 {
 	return v.local.owned()
 }
 
+// Standbys returns the standby copies of a partitioned view, nil when it
+// keeps none.
+func (v *View) Standbys() *Standbys { return v.standby }
+
+// Holds tells which copy of id's partition this instance reads now: its
+// own (owned), a standby copy (standby), or none.
+func (v *View) Holds(id string) (owned, standby bool) {
+	if v.local == nil {
+		return true, false
+	}
+	st, standby, err := v.local.partition(id)
+	return st != nil && err == nil && !standby, standby
+}
+
+// StandbyPosition returns the next table offset of the copy of partition
+// p that serves here while the processor does not: a standby copy, or the
+// partition it was revoked during a rebalance.
+func (v *View) StandbyPosition(p int32) (int64, bool) {
+	if c := v.standby.serving(p); c != nil {
+		return c.next.Load(), true
+	}
+	if v.local == nil {
+		return 0, false
+	}
+	if st := v.local.lingeringStorage(p); st != nil {
+		if off, err := st.GetOffset(-1); err == nil && off >= 0 {
+			return off + 1, true
+		}
+	}
+	return 0, false
+}
+
 // table returns what lookups read now, or ErrNotReady.
 func (v *View) table() (table, error) {
 	if v.local != nil {
-		if !v.cfg.Ready() {
+		if !v.cfg.Ready() && len(v.standby.Held()) == 0 {
 			return nil, ErrNotReady
 		}
 		return v.local, nil
@@ -266,7 +314,8 @@ func (v *View) Positions() (map[int32]int64, error) {
 // Recovered reports whether the view has caught up with the table.
 func (v *View) Recovered() bool {
 	if v.local != nil {
-		return v.cfg.Ready()
+		// Standby copies serve while the processor does not run.
+		return v.cfg.Ready() || len(v.standby.Held()) > 0
 	}
 	gv := v.goka()
 	return gv != nil && gv.Recovered()

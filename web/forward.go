@@ -36,6 +36,12 @@ type Router interface {
 	// Poke asks for the membership to be read again: an owner did not
 	// answer.
 	Poke()
+	// Fallbacks returns the URLs of the instances that may answer a read
+	// of id while its owner is unknown or does not answer, in order:
+	// those that keep a warm copy of its partition (serve
+	// --standby-replicas), then its last known owner; none without
+	// standbys.
+	Fallbacks(id string) []string
 }
 
 // forwarder sends a request to the instance that owns its customer.
@@ -49,13 +55,13 @@ type forwarder struct {
 }
 
 // forwardOutcomes are the labels of eventfold_http_forwarded_total.
-var forwardOutcomes = []string{"forwarded", "failed", "no_owner", "loop"}
+var forwardOutcomes = []string{"forwarded", "failed", "no_owner", "loop", "standby"}
 
 func newForwarder(router Router, self func() string, reg prometheus.Registerer) (*forwarder, error) {
 	f := &forwarder{router: router, self: self,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_forwarded_total",
-			Help: "Requests for a customer another instance owns, by outcome: forwarded (the owner answered), failed (it did not), no_owner (a rebalance: 503), loop (a forwarded request this instance does not own: 503).",
+			Help: "Requests for a customer another instance owns, by outcome: forwarded (the owner answered), failed (it did not), no_owner (a rebalance: 503), loop (a forwarded request this instance does not own: 503), standby (sent to a standby copy's instance because the owner was unknown or did not answer).",
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventfold_http_forward_seconds",
@@ -88,6 +94,10 @@ func newForwarder(router Router, self func() string, reg prometheus.Registerer) 
 			r.Out.Header.Set(HeaderForwarded, self())
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusServiceUnavailable && fallbackOf(resp.Request) != nil {
+				// The owner cannot serve it (yet): a standby may.
+				return errOwnerNotServing
+			}
 			f.results.WithLabelValues("forwarded").Inc()
 			f.observe(resp.Request)
 			return nil
@@ -98,6 +108,9 @@ func newForwarder(router Router, self func() string, reg prometheus.Registerer) 
 			router.Poke()
 			if r.Context().Err() != nil {
 				return // the client went away
+			}
+			if fallback := fallbackOf(r); fallback != nil && fallback(w, r) {
+				return
 			}
 			w.Header().Set(HeaderServedBy, self())
 			unavailable(w, "owner_unavailable", "the instance that owns this customer did not answer; retry")
@@ -136,11 +149,18 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, owner string
 // routed serves a request for the customer {id} here when this instance
 // owns it, and forwards it to the owner otherwise: one hop at most, as a
 // forwarded request is served where it lands.
-func (s *Server) routed(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) routed(h http.HandlerFunc) http.HandlerFunc { return s.route(h, false) }
+
+// routedRead is routed for a read a standby copy may answer when the
+// owner cannot (standby.go).
+func (s *Server) routedRead(h http.HandlerFunc) http.HandlerFunc { return s.route(h, true) }
+
+func (s *Server) route(h http.HandlerFunc, standby bool) http.HandlerFunc {
 	if s.forward == nil {
 		return h
 	}
 	f := s.forward
+	local := s.markCopy(h)
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if processor.ValidateKey(id) != nil {
@@ -151,6 +171,10 @@ func (s *Server) routed(h http.HandlerFunc) http.HandlerFunc {
 		self := s.AdvertisedURL()
 		switch {
 		case r.Header.Get(HeaderForwarded) != "":
+			if standby && (!ok || owner != self) && s.holdsStandby(id) {
+				local(w, r) // sent to this instance as a standby
+				return
+			}
 			if ok && owner != self {
 				// The forwarder and this instance disagree on the owner:
 				// forwarding again could loop while the membership settles.
@@ -158,12 +182,20 @@ func (s *Server) routed(h http.HandlerFunc) http.HandlerFunc {
 				unavailable(w, "forward_loop", "this instance does not own the customer it was forwarded; retry")
 				return
 			}
-			h(w, r)
+			local(w, r)
 		case !ok:
+			if standby && s.readStandby(w, r, local) {
+				return
+			}
 			f.results.WithLabelValues("no_owner").Inc()
 			unavailable(w, "rebalancing", "no instance owns this customer right now (a rebalance); retry")
 		case owner == self:
-			h(w, r)
+			if standby && s.recovering(id) && s.readStandby(w, r, local) {
+				return // the partition moved here and is still being recovered
+			}
+			local(w, r)
+		case standby:
+			f.forward(w, s.withStandby(r, local, owner), owner)
 		default:
 			f.forward(w, r, owner)
 		}

@@ -64,6 +64,9 @@ type Deps struct {
 	// Lag tells how far behind the copy that serves a customer is, for
 	// ?max_lag=; nil answers such reads as if nothing lagged.
 	Lag Lagger
+	// Copies, with a Router, tells whether this instance reads a
+	// customer from a standby copy (standby.go); nil keeps none.
+	Copies Copies
 }
 
 // Lagger tells how far behind the copy that serves a customer is: the
@@ -228,7 +231,8 @@ type Server struct {
 	conns      *connLimit
 	lag        Lagger
 	forward    *forwarder // nil serves every request here
-	advertised string     // set by Listen
+	copies     Copies
+	advertised string // set by Listen
 }
 
 // New builds a server. The registry receives the HTTP metrics; gatherer
@@ -243,7 +247,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, copies: deps.Copies, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
 		origins:   http.NewCrossOriginProtection(),
 		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}
@@ -260,7 +264,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		}
 	}
 	routes := []route{
-		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.getCustomer))}},
+		{"/customers/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routedRead(s.getCustomer))}},
 		{"/customers/{id}/events", map[string]http.HandlerFunc{
 			http.MethodPost: s.authorize(Write, s.routed(s.appendEvent)), http.MethodGet: s.authorize(Read, s.routed(s.listEvents))}},
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},

@@ -47,7 +47,10 @@ type Config struct {
 	// Refresh is how often the group is described again; 0 means a
 	// second. A rebalance this instance takes part in refreshes at once.
 	Refresh time.Duration
-	Logger  *slog.Logger
+	// StandbyReplicas is how many other instances keep a warm copy of
+	// each partition (standby.go); 0 keeps none.
+	StandbyReplicas int
+	Logger          *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -57,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.Group == "" || c.Topic == "" || c.Partitions <= 0 {
 		return errors.New("membership needs the group, the events topic and its partition count")
+	}
+	if c.StandbyReplicas < 0 || c.StandbyReplicas > MaxStandbyReplicas {
+		return fmt.Errorf("standby replicas %d must be from 0 to %d", c.StandbyReplicas, MaxStandbyReplicas)
 	}
 	return nil
 }
@@ -71,6 +77,10 @@ type Members struct {
 	self   atomic.Pointer[string]
 	owners atomic.Pointer[[]string] // by partition; "" for no owner known
 	poke   chan struct{}
+	// standbys is kept through rebalances: the standbys of the last
+	// stable group keep serving while the partitions move.
+	standbys atomic.Pointer[standbyPicture]
+	short    atomic.Bool // warned of fewer instances than standbys
 }
 
 // New connects to Kafka; call Run to keep the picture current.
@@ -188,6 +198,7 @@ func (m *Members) refresh() error {
 		return fmt.Errorf("failed to describe group %s: %w", m.cfg.Group, err)
 	}
 	owners := make([]string, m.cfg.Partitions)
+	var members []string
 	for _, g := range groups {
 		if g.GroupId != m.cfg.Group || g.Err != sarama.ErrNoError || g.State != "Stable" {
 			continue
@@ -198,6 +209,7 @@ func (m *Members) refresh() error {
 				m.log.Debug("skipping a member whose data cannot be read", "member", id, "error", err)
 				continue
 			}
+			members = append(members, u)
 			for _, p := range parts {
 				if p >= 0 && p < m.cfg.Partitions {
 					owners[p] = u
@@ -206,6 +218,9 @@ func (m *Members) refresh() error {
 		}
 	}
 	m.owners.Store(&owners)
+	if len(members) > 0 {
+		m.setStandbys(owners, members)
+	}
 	return nil
 }
 

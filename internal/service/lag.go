@@ -22,6 +22,8 @@ type lagReader struct {
 	processor   *processor.Processor
 	view        interface {
 		Positions() (map[int32]int64, error)
+		Holds(id string) (owned, standby bool)
+		StandbyPosition(p int32) (int64, bool)
 	}
 }
 
@@ -30,6 +32,9 @@ func (l *lagReader) Lag(ctx context.Context, id string) (int64, error) {
 	p := processor.PartitionFor(id, l.partitions)
 	topic := l.topics.Table()
 	if l.partitioned {
+		if _, standby := l.view.Holds(id); standby {
+			return l.standbyLag(ctx, p)
+		}
 		topic = l.topics.Events
 	}
 	end, err := l.offsets.Offset(ctx, topic, p, sarama.OffsetNewest)
@@ -64,4 +69,18 @@ func (l *lagReader) position(ctx context.Context, p int32) (int64, error) {
 		return 0, err
 	}
 	return max(position, committed[p]), nil
+}
+
+// standbyLag is the lag of the standby copy that serves partition p here:
+// the table records it has not read.
+func (l *lagReader) standbyLag(ctx context.Context, p int32) (int64, error) {
+	next, ok := l.view.StandbyPosition(p)
+	if !ok {
+		return 0, fmt.Errorf("no standby copy of partition %d serves here", p)
+	}
+	end, err := l.offsets.Offset(ctx, l.topics.Table(), p, sarama.OffsetNewest)
+	if err != nil {
+		return 0, err
+	}
+	return max(0, end-next), nil
 }

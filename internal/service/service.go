@@ -69,7 +69,12 @@ type Config struct {
 	// MembershipRefresh is how often a partitioned instance reads the
 	// group's members from Kafka; 0 means a second.
 	MembershipRefresh time.Duration
-	Logger            *slog.Logger
+	// StandbyReplicas is, in partitioned mode, how many other instances
+	// keep a warm copy of each partition (under DataDir/standby/<group>),
+	// to serve its reads while its owner cannot; 0 keeps none. At most
+	// cluster.MaxStandbyReplicas, and useful up to the instances less one.
+	StandbyReplicas int
+	Logger          *slog.Logger
 }
 
 // Serve modes.
@@ -94,6 +99,12 @@ func (c Config) Validate() error {
 	}
 	if c.ServeMode != "" && c.ServeMode != ModeReplica && c.ServeMode != ModePartitioned {
 		return fmt.Errorf("serve mode %q must be %s or %s", c.ServeMode, ModeReplica, ModePartitioned)
+	}
+	if c.StandbyReplicas < 0 || c.StandbyReplicas > cluster.MaxStandbyReplicas {
+		return fmt.Errorf("standby replicas %d must be from 0 to %d", c.StandbyReplicas, cluster.MaxStandbyReplicas)
+	}
+	if c.StandbyReplicas > 0 && c.ServeMode != ModePartitioned {
+		return fmt.Errorf("standby replicas need serve mode %s: a replica holds the whole table already", ModePartitioned)
 	}
 	return nil
 }
@@ -171,7 +182,7 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	var router web.Router
 	if partitioned {
 		s.Members, err = cluster.New(cluster.Config{Kafka: cfg.Kafka, Group: topics.Group, Topic: topics.Events,
-			Partitions: partitions, Refresh: cfg.MembershipRefresh, Logger: s.log})
+			Partitions: partitions, Refresh: cfg.MembershipRefresh, StandbyReplicas: cfg.StandbyReplicas, Logger: s.log})
 		if err != nil {
 			return err
 		}
@@ -187,11 +198,19 @@ func (s *Service) build(cfg Config, partitions int32) error {
 		// interface would not read as nil.
 		procCfg.Keyring, personal, openState = s.Keyring, s.Keyring, s.Keyring.OpenCustomer
 	}
+	var standby *views.StandbyConfig
+	if partitioned && cfg.StandbyReplicas > 0 {
+		standby = &views.StandbyConfig{Kafka: cfg.Kafka, Table: topics.Table(), Buffer: cfg.StorageBuffer,
+			Partitions: s.Members.StandbyPartitions, Owned: s.Members.OwnedPartitions, Refresh: cfg.MembershipRefresh, Backoff: cfg.RestartBackoff, Logger: s.log}
+		if cfg.DataDir != "" {
+			standby.Dir = filepath.Join(cfg.DataDir, "standby", topics.Group)
+		}
+	}
 	// A partitioned view reads the processor's storage, and is ready
 	// when the processor is: built first, it wraps the processor's
 	// storage builder.
 	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
-		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log,
+		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log, Standby: standby,
 		Partitioned: partitioned, Partitions: partitions, Ready: func() bool { return s.Processor.Ready() }}, reg)
 	if err != nil {
 		return err
@@ -235,7 +254,11 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	if err != nil {
 		return err
 	}
-	s.Server, err = web.New(webCfg, web.Deps{Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
+	var copies web.Copies
+	if standby != nil {
+		copies = s.View
+	}
+	s.Server, err = web.New(webCfg, web.Deps{Copies: copies, Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
 		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router,
 		Lag: &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}}, reg, reg)
 	if err != nil {

@@ -85,6 +85,10 @@ func TestValidate(t *testing.T) {
 		{"no partitions", func(c *Config) { c.Topics.Partitions = 0 }, false},
 		{"buffer over 16 GiB", func(c *Config) { c.StorageBuffer = MaxStorageBuffer + 1 }, false},
 		{"bad web config", func(c *Config) { c.Web.MaxWait = 0 }, false},
+		{"standby replicas, partitioned", func(c *Config) { c.ServeMode, c.StandbyReplicas = ModePartitioned, 2 }, true},
+		{"standby replicas of a replica", func(c *Config) { c.StandbyReplicas = 1 }, false},
+		{"too many standby replicas", func(c *Config) { c.ServeMode, c.StandbyReplicas = ModePartitioned, 9 }, false},
+		{"negative standby replicas", func(c *Config) { c.ServeMode, c.StandbyReplicas = ModePartitioned, -1 }, false},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
