@@ -97,19 +97,26 @@ type checkpointed struct {
 func (s *checkpointed) Has(key string) (bool, error) {
 	s.mu.Lock()
 	u, ok := s.unacked[key]
+	deleted := ok && u.value == nil
 	s.mu.Unlock()
 	if ok {
-		return u.value != nil, nil
+		return !deleted, nil
 	}
 	return s.Storage.Has(key)
 }
 
 func (s *checkpointed) Get(key string) ([]byte, error) {
+	// The value is read under the lock: write replaces it while lookups
+	// of partitioned serving read it (a value itself is never modified).
 	s.mu.Lock()
 	u, ok := s.unacked[key]
+	var value []byte
+	if ok {
+		value = u.value
+	}
 	s.mu.Unlock()
 	if ok {
-		return u.value, nil
+		return value, nil
 	}
 	return s.Storage.Get(key)
 }
