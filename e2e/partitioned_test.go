@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -367,25 +366,14 @@ func getForwarded(t *testing.T, url, token string) answer {
 
 func getMarked(t *testing.T, url, token string, forwarded bool) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := testkit.Request(t, http.MethodGet, url)
 	if forwarded {
 		req.Header.Set(web.HeaderForwarded, "http://127.0.0.1:1")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
-	}
+	resp, body := testkit.Do(t, http.DefaultClient, req)
 	return answer{status: resp.StatusCode, Header: resp.Header, body: body}
 }
 

@@ -181,16 +181,34 @@ func (c *Client) Customer(t testing.TB, id, query string) (int, *processor.Custo
 // error fails the test.
 func (c *Client) Get(t testing.TB, url string) (int, []byte) {
 	t.Helper()
-	resp, err := c.HTTP.Get(url)
+	resp, body := Do(t, c.HTTP, Request(t, http.MethodGet, url))
+	return resp.StatusCode, body
+}
+
+// Request builds a request without a body; a bad URL fails the test.
+func Request(t testing.TB, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatal(err)
+	}
+	return req
+}
+
+// Do sends req with client and returns the response, its body read and
+// closed. A transport error fails the test.
+func Do(t testing.TB, client *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
+		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
-	return resp.StatusCode, body
+	return resp, body
 }
 
 // WaitReady polls /readyz until it answers 200 or the timeout passes.
