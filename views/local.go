@@ -43,7 +43,7 @@ type local struct {
 	mu        sync.RWMutex
 	parts     map[int32]*localPartition
 	lingering map[int32]*lingerer // revoked, still readable (linger.go)
-	stopped   bool                 // no more lingering: the view stopped
+	stopped   bool                // no more lingering: the view stopped
 }
 
 func newLocal(partitions int32, hub *Hub, ready func() bool) *local {
