@@ -67,6 +67,9 @@ type Deps struct {
 	// Copies, with a Router, tells whether this instance reads a
 	// customer from a standby copy (standby.go); nil keeps none.
 	Copies Copies
+	// Cluster serves GET /cluster and GET /cluster/instance (cluster.go);
+	// nil leaves them out.
+	Cluster ClusterStatus
 }
 
 // Lagger tells how far behind the copy that serves a customer is: the
@@ -278,6 +281,11 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 		{"/asyncapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveAsyncAPI}},
 		{"/schemas/{name}", map[string]http.HandlerFunc{http.MethodGet: serveJSONSchema}},
+	}
+	if deps.Cluster != nil {
+		c := &clusterRoutes{s: s, status: deps.Cluster}
+		routes = append(routes, route{"/cluster", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, c.cluster)}},
+			route{"/cluster/instance", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, c.instance)}})
 	}
 	for _, p := range deps.Pages {
 		routes = append(routes, route{p.Pattern, map[string]http.HandlerFunc{cmp.Or(p.Method, http.MethodGet): s.authorize(p.Access, p.Handler.ServeHTTP)}})

@@ -81,6 +81,8 @@ type Members struct {
 	// stable group keep serving while the partitions move.
 	standbys atomic.Pointer[standbyPicture]
 	short    atomic.Bool // warned of fewer instances than standbys
+	// readAt is when the group was last described (status.go).
+	readAt atomic.Pointer[time.Time]
 }
 
 // New connects to Kafka; call Run to keep the picture current.
@@ -218,6 +220,8 @@ func (m *Members) refresh() error {
 		}
 	}
 	m.owners.Store(&owners)
+	now := time.Now()
+	m.readAt.Store(&now)
 	if len(members) > 0 {
 		m.setStandbys(owners, members)
 	}

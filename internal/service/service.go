@@ -9,6 +9,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -258,9 +259,10 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	if standby != nil {
 		copies = s.View
 	}
+	lag := &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}
 	s.Server, err = web.New(webCfg, web.Deps{Copies: copies, Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
-		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router,
-		Lag: &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}}, reg, reg)
+		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router, Lag: lag,
+		Cluster: &clusterStatus{mode: cmp.Or(cfg.ServeMode, ModeReplica), lag: lag, view: s.View, members: s.Members}}, reg, reg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/embedded"
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
+	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/web"
+)
+
+// getCluster reads GET /cluster through in, failing on anything but a 200.
+func getCluster(t *testing.T, in *instance) web.ClusterView {
+	t.Helper()
+	resp := getWithToken(t, in.url+"/cluster", partitionedToken)
+	var c web.ClusterView
+	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &c) != nil {
+		t.Fatalf("GET /cluster through %s: %d %s", in.url, resp.status, resp.body)
+	}
+	return c
+}
+
+// clusterSettled reports what still differs between c, read through
+// self, and the live instances: every instance reachable and ready, each
+// partition owned by the instance that holds it with one other standing
+// by, and every copy's lag read and 0 (the fold is done).
+func clusterSettled(c web.ClusterView, self *instance, live []*instance, partitions int32) string {
+	if c.Mode != "partitioned" || c.Self != self.url || !c.Complete || c.ReadAt == nil {
+		return "the header: mode, self, complete or membership_read_at"
+	}
+	if len(c.Instances) != len(live) || len(c.Partitions) != int(partitions) {
+		return "the number of instances or partitions"
+	}
+	for _, got := range c.Instances {
+		i := slices.IndexFunc(live, func(in *instance) bool { return in.url == got.URL })
+		if i < 0 || !got.Reachable || !got.Ready || got.Keys == nil || got.Self != (got.URL == self.url) {
+			return "instance " + got.URL
+		}
+		if !slices.Equal(got.Owned, live[i].svc.View.Owned()) || len(got.Standby) == 0 {
+			return "the partitions of " + got.URL
+		}
+	}
+	for p, got := range c.Partitions {
+		owner, _ := ownerOf(live, probeKey(int32(p), partitions), partitions)
+		if got.Partition != int32(p) || owner == nil || got.Owner != owner.url || got.OwnerLag == nil || *got.OwnerLag != 0 {
+			return "the owner of a partition"
+		}
+		if len(got.Standbys) != 1 || got.Standbys[0].URL == got.Owner || got.Standbys[0].Lag == nil || *got.Standbys[0].Lag != 0 {
+			return "the standby of a partition"
+		}
+	}
+	return ""
+}
+
+// probeKey returns a customer id of partition p.
+func probeKey(p, partitions int32) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("probe-%d", i)
+		if processor.PartitionFor(id, partitions) == p {
+			return id
+		}
+	}
+}
+
+// startInstances runs n partitioned instances with standbys on a new
+// kfake cluster of the given partitions, and waits until they split them.
+func startInstances(t *testing.T, n int, partitions int32, standbys int) (broker string, topics kafka.Topics, live []*instance) {
+	t.Helper()
+	broker = testkit.StartKfake(t, embedded.Config{Partitions: int(partitions)})
+	topics = kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+	live = make([]*instance, n)
+	for i := range live {
+		live[i] = startStandbyInstance(t, broker, topics, standbys)
+	}
+	awaitSplit(t, live, partitions, 60*time.Second)
+	return broker, topics, live
+}
+
+// TestClusterStatusShowsEveryInstance runs three partitioned instances
+// with a standby each on kfake, and reads GET /cluster through each: the
+// three instances, which one answered, every partition's owner and
+// standby with their lag. After one instance stops, the others answer
+// 200 throughout and show it unreachable, then gone, with its partitions
+// moved to the survivors.
+func TestClusterStatusShowsEveryInstance(t *testing.T) {
+	t.Parallel()
+	const partitions = 6
+	broker, topics, live := startInstances(t, 3, partitions, 1)
+	lines := testkit.Generate(7, 60, 240)
+	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
+	want := testkit.ReferenceFold(t, lines)
+	live[0].client.AwaitFold(t, want, 60*time.Second)
+
+	for _, in := range live {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c := getCluster(t, in)
+			diff := clusterSettled(c, in, live, partitions)
+			if diff == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET /cluster through %s: %s differs from the instances: %+v", in.url, diff, c)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	stopped := live[2]
+	stopped.stop()
+	live = live[:2]
+	sawUnreachable := false
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c := getCluster(t, live[0]) // a 200 every time, or the test fails
+		i := slices.IndexFunc(c.Instances, func(in web.ClusterInstance) bool {
+			return in.URL == stopped.url
+		})
+		if i >= 0 {
+			if got := c.Instances[i]; got.Reachable || got.Error == "" {
+				t.Fatalf("the stopped instance %s is shown reachable: %+v", stopped.url, got)
+			}
+			sawUnreachable = true
+		}
+		if i < 0 && clusterSettled(c, live[0], live, partitions) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /cluster after %s stopped did not settle on the survivors: %+v", stopped.url, c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the stopped instance was shown unreachable before it left the group: %v", sawUnreachable)
+}
