@@ -24,7 +24,7 @@ import (
 // oaAPIPrefixes are the paths of the API. Every server route at or under
 // one of them must be in web/openapi.yaml; any other route is a page
 // (Deps.Pages: the web page, its assets) and must not be.
-var oaAPIPrefixes = []string{"/customers", "/watch", "/healthz", "/readyz", "/metrics", "/openapi.yaml", "/asyncapi.yaml", "/schemas"}
+var oaAPIPrefixes = []string{"/customers", "/watch", "/healthz", "/readyz", "/metrics", "/openapi.yaml", "/asyncapi.yaml", "/schemas", "/cluster"}
 
 // oaMethods are the keys of an OpenAPI path item that name operations.
 var oaMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}
