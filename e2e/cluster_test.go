@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
@@ -112,6 +115,19 @@ func TestClusterStatusShowsEveryInstance(t *testing.T) {
 		}
 	}
 
+	b := uiOpen(t, uiChromium(t), live[0].url)
+	b.step("the cluster in the operations view", func() {
+		b.do(chromedp.Navigate(live[0].url+"/ui/icon.svg"),
+			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('eventfold.token', `+uiJS(partitionedToken)+`)`),
+			chromedp.Navigate(live[0].url+"/#/operations"))
+		b.wait("every instance with its partitions and lag", uiClusterShows(live[0], live, partitions))
+		b.shot("cluster-1280")
+		b.do(chromedp.EmulateViewport(390, 844))
+		b.wait("no horizontal scroll at 390 px", uiNoHorizontalScroll+` && `+uiClusterShows(live[0], live, partitions))
+		b.shot("cluster-390")
+		b.do(chromedp.EmulateViewport(1280, 900))
+	})
+
 	stopped := live[2]
 	stopped.stop()
 	live = live[:2]
@@ -137,4 +153,28 @@ func TestClusterStatusShowsEveryInstance(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("the stopped instance was shown unreachable before it left the group: %v", sawUnreachable)
+	b.step("the cluster after an instance stopped", func() {
+		b.wait("the survivors with every partition", uiClusterShows(live[0], live, partitions))
+	})
+	b.checkClean()
+}
+
+// uiClusterShows is the JS predicate that the page's cluster table shows
+// the live instances, self marked, each with the partitions it holds and
+// a standby copy of each partition elsewhere, every lag 0.
+func uiClusterShows(self *instance, live []*instance, partitions int32) string {
+	var checks []string
+	for _, in := range live {
+		row := fmt.Sprintf(`document.querySelector(%s)`, uiJS(`#ops-cluster tr[data-url="`+in.url+`"]`))
+		owned := strings.Trim(strings.ReplaceAll(fmt.Sprint(in.svc.View.Owned()), " ", ","), "[]")
+		checks = append(checks, fmt.Sprintf(`(r => r && r.dataset.reachable === 'true' && r.dataset.self === '%v' && `+
+			`[...r.querySelectorAll('.copy.owner')].map(e => e.dataset.partition).join() === '%s' && r.querySelectorAll('.copy.standby').length > 0)(%s)`,
+			in == self, owned, row))
+	}
+	checks = append(checks, fmt.Sprintf(`document.querySelectorAll('#ops-cluster tr').length === %d`, len(live)),
+		fmt.Sprintf(`document.querySelectorAll('#ops-cluster .copy.owner').length === %d`, partitions),
+		fmt.Sprintf(`document.querySelectorAll('#ops-cluster .copy.standby').length === %d`, partitions),
+		`[...document.querySelectorAll('#ops-cluster .copy')].every(e => e.dataset.lag === '0')`,
+		`document.getElementById('cluster-summary').textContent.startsWith('`+fmt.Sprint(len(live))+` instances, `+fmt.Sprint(partitions)+` partitions, partitioned')`)
+	return strings.Join(checks, " && ")
 }

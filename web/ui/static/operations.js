@@ -1,6 +1,6 @@
-// The operations view: readiness, fold rate, lag, rejections and dead
-// letters, read from /readyz, /metrics and the page's dead-letter endpoint,
-// and the live change feed of GET /watch.
+// The operations view: the cluster's instances, readiness, fold rate, lag,
+// rejections and dead letters, read from /cluster, /readyz, /metrics and
+// the page's dead-letter endpoint, and the live change feed of GET /watch.
 
 import { byLabel, describe, getJSON, getText, parseMetrics, request, sum, watch } from "./api.js";
 import { $, clear, formatNumber, formatRate, formatTime, h, svg, timeEl } from "./dom.js";
@@ -49,9 +49,10 @@ export function stop() {
 }
 
 async function poll() {
-  const [ready, metrics] = await Promise.allSettled([request("GET", "readyz"), getText("metrics")]);
+  const [ready, metrics, cluster] = await Promise.allSettled([request("GET", "readyz"), getText("metrics"), getJSON("cluster")]);
   if (!pollTimer) return;
   renderReadiness(ready);
+  renderCluster(cluster);
   if (metrics.status === "fulfilled") {
     renderMetrics(parseMetrics(metrics.value));
     $("ops-updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
@@ -76,6 +77,55 @@ function renderReadiness(r) {
   el.textContent = text;
   el.className = "stat-value " + (ok ? "ok" : "bad");
   $("ops-ready-detail").textContent = detail;
+}
+
+// ---------------------------------------------------------------- cluster
+
+// renderCluster draws GET /cluster: one row per instance with the
+// partitions the membership gives it, each with the lag its copy reported.
+function renderCluster(r) {
+  const body = clear($("ops-cluster"));
+  const summary = $("cluster-summary");
+  if (r.status !== "fulfilled") {
+    summary.textContent = "Unavailable: " + describe(r.reason) + ".";
+    return;
+  }
+  const c = r.value;
+  const lags = new Map(); // "<role> <partition> <url>" -> lag
+  for (const p of c.partitions) {
+    lags.set(`owner ${p.partition} ${p.owner}`, p.owner_lag);
+    for (const s of p.standbys) lags.set(`standby ${p.partition} ${s.url}`, s.lag);
+  }
+  const orphans = c.partitions.filter((p) => !p.owner).map((p) => p.partition);
+  const down = c.instances.filter((i) => !i.reachable).length;
+  summary.textContent = `${c.instances.length} instance${c.instances.length === 1 ? "" : "s"}, ` +
+    `${c.partitions.length} partition${c.partitions.length === 1 ? "" : "s"}, ${c.mode}` +
+    (down ? `; ${down} not answering` : "") +
+    (orphans.length ? `; no owner for ${orphans.join(", ")} (a rebalance)` : "") +
+    (c.membership_read_at ? `; membership read ${formatTime(c.membership_read_at)}` : "") + ".";
+  for (const i of c.instances) {
+    const badges = [
+      i.self ? h("span", { class: "badge badge-ok" }, "this instance") : null,
+      i.reachable ? null : h("span", { class: "badge badge-bad" }, "unreachable"),
+      i.reachable && !i.ready ? h("span", { class: "badge badge-warn" }, "not ready") : null,
+    ];
+    body.append(h("tr", { dataset: { url: i.url, self: String(i.self), reachable: String(i.reachable) } },
+      h("th", { scope: "row" }, h("span", { class: "mono" }, i.url), h("br"), ...badges,
+        i.keys === undefined ? null : h("span", { class: "hint" }, formatNumber(i.keys) + " keys"),
+        i.error ? h("span", { class: "cluster-error" }, i.error) : null),
+      h("td", { dataset: { label: "Owns (lag)" } }, copies(i.owned, "owner", i.url, lags)),
+      h("td", { dataset: { label: "Stands by for (lag)" } }, copies(i.standby, "standby", i.url, lags))));
+  }
+}
+
+function copies(partitions, role, url, lags) {
+  if (!partitions.length) return h("span", { class: "hint" }, "none");
+  return h("div", { class: "copies" }, partitions.map((p) => {
+    const lag = lags.get(`${role} ${p} ${url}`);
+    return h("span", { class: `copy ${role}${lag > 0 ? " lagging" : ""}`, dataset: { partition: p, role, lag: lag ?? "" },
+      title: `partition ${p}, ${role === "owner" ? "owned" : "standby copy"}: ` + (lag === undefined ? "lag not reported" : `${lag} records behind`) },
+    h("b", {}, String(p)), h("small", {}, "lag " + (lag === undefined ? "?" : formatNumber(lag))));
+  }));
 }
 
 // ---------------------------------------------------------------- metrics
