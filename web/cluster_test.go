@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -176,4 +178,37 @@ func TestClusterOfAReplica(t *testing.T) {
 	if v.Partitions[1].OwnerLag != nil || v.ReadAt != nil {
 		t.Errorf("an unknown lag or a membership read shown: %s", rec.Body)
 	}
+}
+
+// TestClusterRequestsShareOneRound sends 20 GET /cluster at once while
+// the other instance takes 300 ms to answer: they share one round of
+// asking, so the other instance is asked once or twice, not 20 times.
+func TestClusterRequestsShareOneRound(t *testing.T) {
+	var asked atomic.Int32
+	other := member(t, func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		writeJSON(w, http.StatusOK, InstanceStatus{Mode: "partitioned", Copies: []PartitionCopy{}})
+	})
+	status := &fixedCluster{mode: "partitioned"}
+	s := listening(t, status, true)
+	status.membership = &Membership{Members: []string{s.AdvertisedURL(), other}, Owners: []string{other}, Standbys: [][]string{nil}}
+	const clients = 20
+	var wg sync.WaitGroup
+	codes := make([]int, clients)
+	for i := range clients {
+		wg.Go(func() {
+			codes[i] = request{target: "/cluster", header: map[string]string{"Authorization": "Bearer " + readToken}}.do(t, s).Code
+		})
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	if n := asked.Load(); n > 2 {
+		t.Errorf("%d concurrent GET /cluster asked the other instance %d times, want one round shared (at most 2)", clients, n)
+	}
+	t.Logf("%d concurrent GET /cluster asked the other instance %d times", clients, asked.Load())
 }
