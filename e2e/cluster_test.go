@@ -178,3 +178,31 @@ func uiClusterShows(self *instance, live []*instance, partitions int32) string {
 		`document.getElementById('cluster-summary').textContent.startsWith('`+fmt.Sprint(len(live))+` instances, `+fmt.Sprint(partitions)+` partitions, partitioned')`)
 	return strings.Join(checks, " && ")
 }
+
+// TestClusterStatusOfAReplica reads GET /cluster of a replica: itself
+// alone, serving every partition from its view, each lag read and 0 once
+// the view has the fold.
+func TestClusterStatusOfAReplica(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t)
+	p.produceAndAwaitFold(t, testkit.Generate(9, 20, 60), 30*time.Second)
+	var c web.ClusterView
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := p.client.Get(t, p.client.Base+"/cluster")
+		if status != http.StatusOK || json.Unmarshal(body, &c) != nil {
+			t.Fatalf("GET /cluster: %d %s", status, body)
+		}
+		settled := len(c.Partitions) == int(p.topics.Partitions) && len(c.Instances) == 1 && c.Instances[0].Self && c.Instances[0].Reachable
+		for i, part := range c.Partitions {
+			settled = settled && part.Partition == int32(i) && part.Owner == c.Self && part.OwnerLag != nil && *part.OwnerLag == 0
+		}
+		if c.Mode == "replica" && c.ReadAt == nil && settled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /cluster of a replica: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
