@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -116,14 +118,19 @@ func TestClusterStatusShowsEveryInstance(t *testing.T) {
 	}
 
 	b := uiOpen(t, uiChromium(t), live[0].url)
+	if os.Getenv("EVENTFOLD_README_SCREENSHOTS") == "1" {
+		b.shots = filepath.Join(testkit.RepoRoot(t), "docs", "screenshots") // the README's cluster-*.png
+	}
 	b.step("the cluster in the operations view", func() {
 		b.do(chromedp.Navigate(live[0].url+"/ui/icon.svg"),
 			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('eventfold.token', `+uiJS(partitionedToken)+`)`),
 			chromedp.Navigate(live[0].url+"/#/operations"))
 		b.wait("every instance with its partitions and lag", uiClusterShows(live[0], live, partitions))
+		b.do(uiScrollTo("cluster-card"))
 		b.shot("cluster-1280")
 		b.do(chromedp.EmulateViewport(390, 844))
 		b.wait("no horizontal scroll at 390 px", uiNoHorizontalScroll+` && `+uiClusterShows(live[0], live, partitions))
+		b.do(uiScrollTo("cluster-card"))
 		b.shot("cluster-390")
 		b.do(chromedp.EmulateViewport(1280, 900))
 	})
@@ -157,6 +164,12 @@ func TestClusterStatusShowsEveryInstance(t *testing.T) {
 		b.wait("the survivors with every partition", uiClusterShows(live[0], live, partitions))
 	})
 	b.checkClean()
+}
+
+// uiScrollTo scrolls the element with id to the top of the screen, below
+// the top bar, for a screenshot.
+func uiScrollTo(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.scrollTo(0, document.getElementById(%s).getBoundingClientRect().top + scrollY - 70)`, uiJS(id)))
 }
 
 // uiClusterShows is the JS predicate that the page's cluster table shows
