@@ -101,7 +101,7 @@ function renderCluster(r) {
   summary.textContent = `${c.instances.length} instance${c.instances.length === 1 ? "" : "s"}, ` +
     `${c.partitions.length} partition${c.partitions.length === 1 ? "" : "s"}, ${c.mode}` +
     (down ? `; ${down} not answering` : "") +
-    (orphans.length ? `; no owner for ${orphans.join(", ")} (a rebalance)` : "") +
+    (orphans.length ? `; no owner for ${orphans.length > 12 ? orphans.length + " partitions" : orphans.join(", ")} (a rebalance)` : "") +
     (c.membership_read_at ? `; membership read ${formatTime(c.membership_read_at)}` : "") + ".";
   for (const i of c.instances) {
     const badges = [
