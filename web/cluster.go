@@ -125,14 +125,29 @@ type clusterRoutes struct {
 	// costs the other instances one request each per round, not one per
 	// browser.
 	gather singleflight.Group
+	// local shares the reading of this instance's own figures (an offset
+	// read from Kafka per partition it serves) between the requests that
+	// arrive while it runs.
+	local singleflight.Group
 }
 
 // instance answers GET /cluster/instance: this instance's own figures.
 func (c *clusterRoutes) instance(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, c.local(r.Context()))
+	writeJSON(w, http.StatusOK, c.own(r.Context()))
 }
 
-func (c *clusterRoutes) local(ctx context.Context) InstanceStatus {
+// own returns this instance's figures, shared by the requests that ask
+// at once.
+func (c *clusterRoutes) own(ctx context.Context) InstanceStatus {
+	v, _, _ := c.local.Do("", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ClusterAskTimeout)
+		defer cancel()
+		return c.read(ctx), nil
+	})
+	return v.(InstanceStatus)
+}
+
+func (c *clusterRoutes) read(ctx context.Context) InstanceStatus {
 	st := c.status.Instance(ctx)
 	st.URL = c.s.AdvertisedURL()
 	st.Ready, _ = c.s.ready()
@@ -156,7 +171,7 @@ func (c *clusterRoutes) cluster(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *clusterRoutes) view(ctx context.Context, auth string) ClusterView {
-	self := c.local(ctx)
+	self := c.own(ctx)
 	m, partitioned := c.status.Membership()
 	if !partitioned {
 		return replicaView(self)

@@ -19,9 +19,15 @@ type fixedCluster struct {
 	membership *Membership // nil: replica mode
 	copies     []PartitionCopy
 	mode       string
+	// read counts the readings of this instance's figures, each taking
+	// delay, as reading Kafka's offsets does.
+	read  atomic.Int32
+	delay time.Duration
 }
 
 func (f *fixedCluster) Instance(context.Context) InstanceStatus {
+	f.read.Add(1)
+	time.Sleep(f.delay)
 	return InstanceStatus{Mode: f.mode, Keys: 7, Copies: f.copies}
 }
 
@@ -183,6 +189,8 @@ func TestClusterOfAReplica(t *testing.T) {
 // TestClusterRequestsShareOneRound sends 20 GET /cluster at once while
 // the other instance takes 300 ms to answer: they share one round of
 // asking, so the other instance is asked once or twice, not 20 times.
+// So do 20 GET /cluster/instance while reading the instance's own figures
+// takes 300 ms: they are read once or twice.
 func TestClusterRequestsShareOneRound(t *testing.T) {
 	var asked atomic.Int32
 	other := member(t, func(w http.ResponseWriter, r *http.Request) {
@@ -194,21 +202,31 @@ func TestClusterRequestsShareOneRound(t *testing.T) {
 	s := listening(t, status, true)
 	status.membership = &Membership{Members: []string{s.AdvertisedURL(), other}, Owners: []string{other}, Standbys: [][]string{nil}}
 	const clients = 20
-	var wg sync.WaitGroup
-	codes := make([]int, clients)
-	for i := range clients {
-		wg.Go(func() {
-			codes[i] = request{target: "/cluster", header: map[string]string{"Authorization": "Bearer " + readToken}}.do(t, s).Code
-		})
-	}
-	wg.Wait()
-	for i, code := range codes {
-		if code != http.StatusOK {
-			t.Fatalf("request %d: %d", i, code)
+	at := func(target string) {
+		var wg sync.WaitGroup
+		codes := make([]int, clients)
+		for i := range clients {
+			wg.Go(func() {
+				codes[i] = request{target: target, header: map[string]string{"Authorization": "Bearer " + readToken}}.do(t, s).Code
+			})
+		}
+		wg.Wait()
+		for i, code := range codes {
+			if code != http.StatusOK {
+				t.Fatalf("GET %s %d: %d", target, i, code)
+			}
 		}
 	}
+	at("/cluster")
 	if n := asked.Load(); n > 2 {
 		t.Errorf("%d concurrent GET /cluster asked the other instance %d times, want one round shared (at most 2)", clients, n)
 	}
 	t.Logf("%d concurrent GET /cluster asked the other instance %d times", clients, asked.Load())
+	status.read.Store(0)
+	status.delay = 300 * time.Millisecond
+	at("/cluster/instance")
+	if n := status.read.Load(); n > 2 {
+		t.Errorf("%d concurrent GET /cluster/instance read this instance's figures %d times, want one reading shared (at most 2)", clients, n)
+	}
+	t.Logf("%d concurrent GET /cluster/instance read this instance's figures %d times", clients, status.read.Load())
 }

@@ -30,44 +30,45 @@ func (c *clusterStatus) Membership() (web.Membership, bool) {
 	return web.Membership{ReadAt: pic.ReadAt, Members: pic.Members, Owners: pic.Owners, Standbys: pic.Standbys}, true
 }
 
-// Instance implements web.ClusterStatus. A lag that cannot be read (Kafka
-// unreachable, a copy still recovering) is left out, not guessed.
+// Instance implements web.ClusterStatus. It reads the end offset of each
+// partition it serves, nothing of the others. A lag that cannot be read
+// (Kafka unreachable, a copy still recovering) is left out, not guessed.
 func (c *clusterStatus) Instance(ctx context.Context) web.InstanceStatus {
 	st := web.InstanceStatus{Mode: c.mode, Keys: c.view.Keys() + c.view.Standbys().Keys()}
 	l := c.lag
 	if !l.partitioned {
-		ends, _ := l.offsets.Offsets(ctx, l.topics.Table(), l.partitions, sarama.OffsetNewest)
-		positions, _ := l.view.Positions()
-		for p := range l.partitions {
-			cp := web.PartitionCopy{Partition: p, Role: web.RoleReplica}
-			if pos, ok := positions[p]; ok && ends != nil {
-				cp.Lag = lagOf(ends[p], pos)
-			}
-			st.Copies = append(st.Copies, cp)
+		all := make([]int32, l.partitions)
+		for p := range all {
+			all[p] = int32(p)
 		}
-		return st
+		positions, _ := l.view.Positions()
+		return c.add(ctx, st, all, web.RoleReplica, l.topics.Table(), func(p int32) (int64, bool) {
+			pos, ok := positions[p]
+			return pos, ok
+		})
 	}
 	if owned := c.view.Owned(); len(owned) > 0 {
-		ends, _ := l.offsets.Offsets(ctx, l.topics.Events, l.partitions, sarama.OffsetNewest)
-		committed, _ := l.offsets.Committed(l.topics.Group, l.topics.Events)
+		committed, err := l.offsets.Committed(l.topics.Group, l.topics.Events)
 		folded := l.processor.Positions(ctx)
-		for _, p := range owned {
-			cp := web.PartitionCopy{Partition: p, Role: web.RoleOwner}
-			if ends != nil && committed != nil {
-				cp.Lag = lagOf(ends[p], max(folded[p], committed[p]))
-			}
-			st.Copies = append(st.Copies, cp)
-		}
+		st = c.add(ctx, st, owned, web.RoleOwner, l.topics.Events, func(p int32) (int64, bool) {
+			return max(folded[p], committed[p]), err == nil
+		})
 	}
-	if held := c.view.Standbys().Held(); len(held) > 0 {
-		ends, _ := l.offsets.Offsets(ctx, l.topics.Table(), l.partitions, sarama.OffsetNewest)
-		for _, p := range held {
-			cp := web.PartitionCopy{Partition: p, Role: web.RoleStandby}
-			if next, ok := l.view.StandbyPosition(p); ok && ends != nil {
-				cp.Lag = lagOf(ends[p], next)
+	return c.add(ctx, st, c.view.Standbys().Held(), web.RoleStandby, l.topics.Table(), l.view.StandbyPosition)
+}
+
+// add appends the copies of partitions in role to st, each with its lag:
+// the records of topic from its position to the partition's end.
+func (c *clusterStatus) add(ctx context.Context, st web.InstanceStatus, partitions []int32, role, topic string,
+	position func(p int32) (int64, bool)) web.InstanceStatus {
+	for _, p := range partitions {
+		cp := web.PartitionCopy{Partition: p, Role: role}
+		if pos, ok := position(p); ok {
+			if end, err := c.lag.offsets.Offset(ctx, topic, p, sarama.OffsetNewest); err == nil {
+				cp.Lag = lagOf(end, pos)
 			}
-			st.Copies = append(st.Copies, cp)
 		}
+		st.Copies = append(st.Copies, cp)
 	}
 	return st
 }
