@@ -260,7 +260,7 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	}
 	s.Server, err = web.New(webCfg, web.Deps{Copies: copies, Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
 		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router,
-		Lag: &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}}, reg, reg)
+		Lag: &lagReader{offsets: newOffsetCache(offsets, lagOffsetsTTL), topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}}, reg, reg)
 	if err != nil {
 		return err
 	}
