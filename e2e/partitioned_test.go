@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
@@ -125,13 +124,7 @@ func awaitSplit(t *testing.T, live []*instance, partitions int32, timeout time.D
 func TestPartitionedInstancesRouteEveryRead(t *testing.T) {
 	t.Parallel()
 	const partitions = 12
-	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
-	live := make([]*instance, 3)
-	for i := range live {
-		live[i] = startInstance(t, broker, topics)
-	}
-	awaitSplit(t, live, partitions, 60*time.Second)
+	broker, topics, live := startSplit(t, partitions, 3, 0)
 
 	lines := testkit.Generate(16, 300, 1500)
 	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))

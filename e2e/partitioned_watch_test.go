@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/embedded"
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
+)
+
+// watcher reads one change stream and keeps the versions of every
+// customer's state events, in the order they came.
+type watcher struct {
+	name string
+	mu   sync.Mutex
+	seen map[string][]int64
+	n    int
+	done chan struct{} // closed when the stream ends
+}
+
+// openWatch opens GET path at url with the token, checks the 200 and
+// reads the stream in the background until ctx ends.
+func openWatch(ctx context.Context, t *testing.T, url, path string) *watcher {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+partitionedToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET %s at %s: %d, want 200", path, url, resp.StatusCode)
+	}
+	w := &watcher{name: path + " at " + url, seen: map[string][]int64{}, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		state := false
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "event: state":
+				state = true
+			case state && strings.HasPrefix(line, "id: "):
+				id, version, ok := strings.Cut(strings.TrimPrefix(line, "id: "), "@")
+				v, err := strconv.ParseInt(version, 10, 64)
+				if ok && err == nil {
+					w.mu.Lock()
+					w.seen[id] = append(w.seen[id], v)
+					w.n++
+					w.mu.Unlock()
+				}
+				state = false
+			case line == "":
+				state = false
+			}
+		}
+	}()
+	return w
+}
+
+func (w *watcher) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// check compares the versions seen of each customer of want with 1 to
+// its version: every accepted change once, in version order.
+func (w *watcher) check(t *testing.T, want map[string]int64) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, last := range want {
+		expected := make([]int64, last)
+		for v := range expected {
+			expected[v] = int64(v) + 1
+		}
+		if got := w.seen[id]; !slices.Equal(got, expected) {
+			t.Errorf("%s: %s's versions %v, want %v", w.name, id, got, expected)
+		}
+	}
+	for id := range w.seen {
+		if _, ok := want[id]; !ok {
+			t.Errorf("%s: state events of %s, which no event changed", w.name, id)
+		}
+	}
+}
+
+// TestPartitionedWatchStreamsSeeEveryInstance: in partitioned mode, GET
+// /watch on any instance streams the accepted changes of every customer,
+// those folded by the other instances too (it streamed only the
+// instance's own partitions: about a third), each customer's in version
+// order, none missing, none twice; and a customer's stream opened at an
+// instance that does not own it streams the owner's changes.
+func TestPartitionedWatchStreamsSeeEveryInstance(t *testing.T) {
+	t.Parallel()
+	const partitions = 12
+	broker, topics, live := startSplit(t, partitions, 3, 0)
+
+	lines := testkit.Generate(21, 120, 900)
+	want := map[string]int64{}
+	for id, c := range testkit.ReferenceFold(t, lines) {
+		if c.Version > 0 {
+			want[id] = c.Version
+		}
+	}
+	total := 0
+	for _, v := range want {
+		total += int(v)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var all []*watcher
+	for _, in := range live {
+		all = append(all, openWatch(ctx, t, in.url, "/watch"))
+	}
+	// Customers' streams through an instance that does not own them.
+	ids := testkit.Registered(testkit.ReferenceFold(t, lines))[:6]
+	var single []*watcher
+	for _, id := range ids {
+		owner, stranger := ownerOf(live, id, partitions)
+		w := openWatch(ctx, t, stranger.url, "/customers/"+id+"/watch")
+		if owner == nil || stranger == nil {
+			t.Fatalf("no owner or no stranger for %s", id)
+		}
+		single = append(single, w)
+	}
+
+	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
+
+	deadline := time.Now().Add(60 * time.Second)
+	for _, w := range all {
+		for w.count() < total && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("%s: %d of %d state events", w.name, w.count(), total)
+		w.check(t, want)
+	}
+	for i, w := range single {
+		one := map[string]int64{ids[i]: want[ids[i]]}
+		for w.count() < int(want[ids[i]]) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		w.check(t, one)
+	}
+	if t.Failed() {
+		for _, in := range live {
+			t.Logf("%s owns %v", in.url, in.svc.View.Owned())
+		}
+	}
+	for _, in := range live {
+		if !in.svc.Tail.Following() {
+			t.Errorf("%s: the tail of the table does not follow it while a watcher is open", in.url)
+		}
+	}
+}
+
+// startSplit starts kfake with the given partitions and n partitioned
+// instances on it, with standby replicas, and waits until they split
+// the partitions.
+func startSplit(t *testing.T, partitions int32, n, standbys int) (broker string, topics kafka.Topics, live []*instance) {
+	t.Helper()
+	broker = testkit.StartKfake(t, embedded.Config{Partitions: int(partitions)})
+	topics = kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+	live = make([]*instance, n)
+	for i := range live {
+		live[i] = startStandbyInstance(t, broker, topics, standbys)
+	}
+	awaitSplit(t, live, partitions, 60*time.Second)
+	return broker, topics, live
+}
