@@ -185,3 +185,94 @@ func startSplit(t *testing.T, partitions int32, n, standbys int) (broker string,
 	awaitSplit(t, live, partitions, 60*time.Second)
 	return broker, topics, live
 }
+
+// TestPartitionedCustomerStreamEndsWhenItsPartitionMoves: a customer's
+// stream is served by the instance that folds the customer. When its
+// partition moves to another instance (here a third one joins), the
+// stream used to stay open and silent, missing every later change; now it
+// ends, and the client's reconnection reaches the new owner and starts
+// from the current state. The streams opened at one instance count
+// against its watcher bounds, the forwarded ones too.
+func TestPartitionedCustomerStreamEndsWhenItsPartitionMoves(t *testing.T) {
+	t.Parallel()
+	const partitions = 12
+	broker, topics, live := startSplit(t, partitions, 2, 0)
+	lines := testkit.Generate(22, 48, 150)
+	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
+	want := testkit.ReferenceFold(t, lines)
+	live[0].client.AwaitFold(t, want, 60*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	entry := live[0]
+	ids := testkit.Registered(want)
+	streams := map[string]*watcher{}
+	before := map[string]*instance{}
+	forwarded := 0
+	for _, id := range ids {
+		streams[id] = openWatch(ctx, t, entry.url, "/customers/"+id+"/watch")
+		before[id], _ = ownerOf(live, id, partitions)
+		if before[id] != entry {
+			forwarded++
+		}
+	}
+	if forwarded == 0 {
+		t.Fatal("no stream was forwarded: every customer is owned by the entry instance")
+	}
+	if got := gaugeValue(t, &pipeline{reg: entry.svc.Registry}, "eventfold_watchers"); got != float64(len(ids)) {
+		t.Errorf("eventfold_watchers at the instance the %d streams reached (%d of them forwarded) = %v, want %d: a forwarded stream must count where its client is",
+			len(ids), forwarded, got, len(ids))
+	}
+
+	live = append(live, startInstance(t, broker, topics))
+	awaitSplit(t, live, partitions, 60*time.Second)
+
+	var moved, kept []string
+	for _, id := range ids {
+		if owner, _ := ownerOf(live, id, partitions); owner != before[id] {
+			moved = append(moved, id)
+		} else {
+			kept = append(kept, id)
+		}
+	}
+	t.Logf("%d of %d customers moved to another instance", len(moved), len(ids))
+	if len(moved) == 0 {
+		t.Fatal("the rebalance moved no customer's partition")
+	}
+	deadline := time.After(15 * time.Second)
+	for _, id := range moved {
+		select {
+		case <-streams[id].done:
+		case <-deadline:
+			t.Fatalf("the stream of %s, whose partition moved away from %s, is still open 15 s after the move", id, before[id].url)
+		}
+	}
+	for _, id := range kept {
+		select {
+		case <-streams[id].done:
+			t.Errorf("the stream of %s ended though its partition stayed at %s", id, before[id].url)
+		default:
+		}
+	}
+
+	// The client reconnects and misses nothing: a change made after the
+	// move comes first as the current state, then as it happens.
+	id := moved[0]
+	if resp := postWithToken(t, entry.url+"/customers/"+id+"/events", `{"type":"customer.renamed","data":{"name":"Moved"}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("rename %s after the move: %d, want 201", id, resp.StatusCode)
+	}
+	again := openWatch(ctx, t, entry.url, "/customers/"+id+"/watch")
+	if resp := postWithToken(t, entry.url+"/customers/"+id+"/events", `{"type":"customer.renamed","data":{"name":"Moved again"}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("rename %s after the reconnection: %d, want 201", id, resp.StatusCode)
+	}
+	until := time.Now().Add(15 * time.Second)
+	for again.count() < 2 && time.Now().Before(until) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	again.mu.Lock()
+	got := again.seen[id]
+	again.mu.Unlock()
+	if v := want[id].Version; !slices.Equal(got, []int64{v + 1, v + 2}) {
+		t.Errorf("the reconnected stream of %s: versions %v, want [%d %d]", id, got, v+1, v+2)
+	}
+}
