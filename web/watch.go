@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/restart"
@@ -70,8 +72,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 
 	var st stream
 	if id != "" {
+		st.sent = lastEventVersion(r, id)
 		body, version, err := s.lookups.LookupJSON(id)
 		switch {
+		case err == nil && version <= st.sent:
+			// The client has this version (a reconnection with
+			// Last-Event-ID): it gets the changes after it.
 		case err == nil:
 			st.add(views.AppendStateEvent(nil, id, version, s.openPublicJSON(body)), version)
 		case !errors.Is(err, views.ErrNotFound):
@@ -140,6 +146,26 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 			}
 		}
 	}
+}
+
+// lastEventVersion returns the version a reconnecting client last
+// received of id, from the Last-Event-ID header an EventSource sends
+// ("<id>@<version>", or "<id>@<version>/<event id>" after a rejection),
+// or 0. The stream then sends no state at or below it: a client whose
+// stream ended (its customer's partition moved, or it fell behind) gets
+// the current state only when it is newer than what it has, and never an
+// older one, whichever instance it reconnects through.
+func lastEventVersion(r *http.Request, id string) int64 {
+	rest, ok := strings.CutPrefix(r.Header.Get("Last-Event-ID"), id+"@")
+	if !ok {
+		return 0
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	v, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
 }
 
 // watchOwnerCheck is how often a customer's stream in partitioned mode
