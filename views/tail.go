@@ -136,7 +136,7 @@ func (t *Tail) start(ctx context.Context) (*tailRun, error) {
 	sc := t.cfg.Kafka.Sarama()
 	sc.ClientID = t.cfg.Kafka.ClientID + "-tail"
 	sc.Metadata.AllowAutoTopicCreation = false
-	client, err := sarama.NewClient(t.cfg.Kafka.Brokers, sc)
+	client, err := connectWithin(ctx, t.cfg.Kafka.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect the tail of the table: %w", err)
 	}
@@ -245,4 +245,31 @@ func (t *Tail) stop(ctx context.Context, err error) {
 	// Under t.mu: a subscriber that comes next starts a new run and is
 	// not dropped with the old one's.
 	t.hub.CloseAll()
+}
+
+// connectWithin connects a client, giving up when ctx ends: sarama's
+// connection takes no context and retries for as long as its own
+// timeouts, while the first watcher waits (holding the tail's lock). A
+// client that connects after ctx ended is closed.
+func connectWithin(ctx context.Context, brokers []string, sc *sarama.Config) (sarama.Client, error) {
+	type outcome struct {
+		client sarama.Client
+		err    error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		c, err := sarama.NewClient(brokers, sc)
+		done <- outcome{c, err}
+	}()
+	select {
+	case o := <-done:
+		return o.client, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.err == nil {
+				o.client.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
