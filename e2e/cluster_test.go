@@ -13,8 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/eventfold/eventfold/internal/embedded"
-	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
@@ -73,20 +71,6 @@ func probeKey(p, partitions int32) string {
 	}
 }
 
-// startInstances runs n partitioned instances with standbys on a new
-// kfake cluster of the given partitions, and waits until they split them.
-func startInstances(t *testing.T, n int, partitions int32, standbys int) (broker string, topics kafka.Topics, live []*instance) {
-	t.Helper()
-	broker = testkit.StartKfake(t, embedded.Config{Partitions: int(partitions)})
-	topics = kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
-	live = make([]*instance, n)
-	for i := range live {
-		live[i] = startStandbyInstance(t, broker, topics, standbys)
-	}
-	awaitSplit(t, live, partitions, 60*time.Second)
-	return broker, topics, live
-}
-
 // TestClusterStatusShowsEveryInstance runs three partitioned instances
 // with a standby each on kfake, and reads GET /cluster through each: the
 // three instances, which one answered, every partition's owner and
@@ -96,7 +80,7 @@ func startInstances(t *testing.T, n int, partitions int32, standbys int) (broker
 func TestClusterStatusShowsEveryInstance(t *testing.T) {
 	t.Parallel()
 	const partitions = 6
-	broker, topics, live := startInstances(t, 3, partitions, 1)
+	broker, topics, live := startSplit(t, partitions, 3, 1)
 	lines := testkit.Generate(7, 60, 240)
 	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
 	want := testkit.ReferenceFold(t, lines)

@@ -124,7 +124,7 @@ func awaitSplit(t *testing.T, live []*instance, partitions int32, timeout time.D
 func TestPartitionedInstancesRouteEveryRead(t *testing.T) {
 	t.Parallel()
 	const partitions = 12
-	broker, topics, live := startInstances(t, 3, partitions, 0)
+	broker, topics, live := startSplit(t, partitions, 3, 0)
 
 	lines := testkit.Generate(16, 300, 1500)
 	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/embedded"
-	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
@@ -71,13 +69,7 @@ func TestStandbyReplicasAnswerReadsDuringAMove(t *testing.T) {
 
 func readsThroughAStop(t *testing.T, standbys int) (res moveResult) {
 	const partitions = 12
-	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
-	live := make([]*instance, 3)
-	for i := range live {
-		live[i] = startStandbyInstance(t, broker, topics, standbys)
-	}
-	awaitSplit(t, live, partitions, 60*time.Second)
+	broker, topics, live := startSplit(t, partitions, 3, standbys)
 	lines := testkit.Generate(31, 300, 1500)
 	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
 	want := testkit.ReferenceFold(t, lines)

@@ -277,6 +277,23 @@ func (h *Hub) subscribed(s *Subscription) bool {
 	return ok
 }
 
+// CloseAll ends every subscription, as if each had fallen behind: their
+// streams end and their clients reconnect.
+func (h *Hub) CloseAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.all {
+		s.dropped.Store(true)
+		h.removeLocked(s)
+	}
+	for _, subs := range h.byKey {
+		for s := range subs {
+			s.dropped.Store(true)
+			h.removeLocked(s)
+		}
+	}
+}
+
 func (h *Hub) remove(s *Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

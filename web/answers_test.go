@@ -173,8 +173,16 @@ func TestWatch(t *testing.T) {
 		readErr error
 		first   string
 		log     string
+		// lastEventID is the header of a reconnecting EventSource.
+		lastEventID string
 	}{
 		{name: "current state first", first: `"version":2`},
+		// A reconnection that has version 2 gets the changes after it;
+		// one that has an older version gets the current state first.
+		{name: "Last-Event-ID at the current version", lastEventID: "c-1@2", first: `"version":3`},
+		{name: "Last-Event-ID of a rejection at the current version", lastEventID: "c-1@2/e-9", first: `"version":3`},
+		{name: "Last-Event-ID before the current version", lastEventID: "c-1@1", first: `"version":2`},
+		{name: "Last-Event-ID of another customer", lastEventID: "c-2@7", first: `"version":2`},
 		{name: "failed read is logged", readErr: errors.New("leveldb went away"), first: `"version":3`, log: "leveldb went away"},
 	}
 	for _, test := range tests {
@@ -191,6 +199,9 @@ func TestWatch(t *testing.T) {
 			tb.readErr = test.readErr
 			tb.mu.Unlock()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/customers/c-1/watch", nil)
+			if test.lastEventID != "" {
+				req.Header.Set("Last-Event-ID", test.lastEventID)
+			}
 			resp, err := srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -48,6 +48,10 @@ type Deps struct {
 	History HistoryReader
 	// Subscriber streams changes; nil disables the watch routes.
 	Subscriber Subscriber
+	// Changes streams every change of the table for GET /watch when
+	// Subscriber sees only this instance's partitions (partitioned mode);
+	// nil streams Subscriber's.
+	Changes ChangeFeed
 	// Checks decide readiness.
 	Checks []Check
 	// Pages are further handlers mounted beside the API, such as the web
@@ -223,6 +227,7 @@ type Server struct {
 	personal   Personal
 	history    HistoryReader
 	subscriber Subscriber
+	changes    ChangeFeed
 	checks     []Check
 	watchers   *slots
 	waiters    *slots
@@ -250,7 +255,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 	if deps.Lookups == nil {
 		return nil, errors.New("web server needs lookups")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, copies: deps.Copies, history: deps.History, subscriber: deps.Subscriber, checks: deps.Checks,
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), lookups: deps.Lookups, publisher: deps.Publisher, personal: deps.Personal, lag: deps.Lag, copies: deps.Copies, history: deps.History, subscriber: deps.Subscriber, changes: deps.Changes, checks: deps.Checks,
 		watchers: newSlots("watchers", cfg.MaxWatchers, cfg.MaxWatchersPerClient), waiters: newSlots("waiters", cfg.MaxWaiters, cfg.MaxWaitersPerClient),
 		origins:   http.NewCrossOriginProtection(),
 		histories: newSlots("history reads", cfg.MaxHistoryReads, cfg.MaxHistoryReadsPerClient)}
@@ -273,7 +278,7 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, gatherer prometheus.G
 		{"/customers", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.listCustomers)}},
 		{"/customers/{id}/decisions", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.listDecisions))}},
 		{"/customers/{id}/decisions/{event_id}/event", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.decisionEvent))}},
-		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.routed(s.watchCustomer))}},
+		{"/customers/{id}/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.admitWatch(s.routed(s.watchCustomer)))}},
 		{"/watch", map[string]http.HandlerFunc{http.MethodGet: s.authorize(Read, s.watchAll)}},
 		{"/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz}},
 		{"/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz}},

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -263,6 +264,7 @@ func TestStatuses(t *testing.T) {
 		{name: "watch off", req: request{target: "/watch"}, config: func(_ *Config, d *Deps) { d.Subscriber = nil }, status: 501, code: "no_watch"},
 		{name: "watch not recovered", req: request{target: "/customers/c-1/watch"}, setup: func(tb *table, _ *Server) { tb.recovered = false }, status: 503, code: "not_ready"},
 		{name: "watch client over its share", req: request{target: "/watch"}, config: oneEach, setup: holdSlot(watchers, client), status: 429, code: "too_many_requests"},
+		{name: "watch all, the table cannot be followed", req: request{target: "/watch"}, config: func(_ *Config, d *Deps) { d.Changes = failingFeed{unavailable} }, status: 503, code: "watch_unavailable"},
 
 		// Tokens.
 		{name: "read without token", req: request{target: "/customers/c-1"}, config: guarded, status: 401, code: "unauthorized"},
@@ -304,3 +306,8 @@ func TestStatuses(t *testing.T) {
 		})
 	}
 }
+
+// failingFeed is a ChangeFeed that cannot follow the table.
+type failingFeed struct{ err error }
+
+func (f failingFeed) SubscribeAll(context.Context) (*views.Subscription, error) { return nil, f.err }

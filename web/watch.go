@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/restart"
@@ -47,15 +49,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 	if !s.recovered(w) {
 		return
 	}
-	release, ok := s.admit(w, r, s.watchers)
-	if !ok {
-		return
+	if r.Context().Value(admittedKey{}) == nil {
+		release, ok := s.admit(w, r, s.watchers)
+		if !ok {
+			return
+		}
+		defer release()
 	}
-	defer release()
 
 	// Subscribe before reading the current state, so no change is lost
 	// between the two; versions already sent are skipped.
-	sub := s.subscriber.Subscribe(id)
+	sub, ok := s.subscribe(w, r, id)
+	if !ok {
+		return
+	}
 	defer sub.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -65,8 +72,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 
 	var st stream
 	if id != "" {
+		st.sent = lastEventVersion(r, id)
 		body, version, err := s.lookups.LookupJSON(id)
 		switch {
+		case err == nil && version <= st.sent:
+			// The client has this version (a reconnection with
+			// Last-Event-ID): it gets the changes after it.
 		case err == nil:
 			st.add(views.AppendStateEvent(nil, id, version, s.openPublicJSON(body)), version)
 		case !errors.Is(err, views.ErrNotFound):
@@ -80,7 +91,35 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	heartbeat := time.NewTicker(s.cfg.WatchHeartbeat)
 	defer heartbeat.Stop()
+	var moved <-chan time.Time
+	if id != "" && s.forward != nil {
+		check := time.NewTicker(watchOwnerCheck)
+		defer check.Stop()
+		moved = check.C
+	}
 	var changes []*views.Change
+	// deliver sends the changes the subscription holds, and reports
+	// whether the stream goes on.
+	deliver := func() bool {
+		var open bool
+		if changes, open = sub.Take(changes[:0]); !open {
+			// Dropped for falling behind: end the stream; the client
+			// reconnects and starts from the current state.
+			return false
+		}
+		for _, c := range changes {
+			if event, version, ok := c.StateEvent(); ok && (id == "" || version > st.sent) {
+				st.add(event, version)
+			} else if rejected, ok := c.RejectedEvent(); ok && id != "" {
+				// A customer's stream carries its rejections too, so
+				// that a page sees every decision, also of ids never
+				// registered; GET /watch stays the feed of state changes.
+				st.pending = append(st.pending, rejected)
+			}
+		}
+		clear(changes) // the hub's window, not this stream, keeps changes
+		return s.send(w, rc, &st) == nil
+	}
 	for {
 		select {
 		case <-r.Context().Done():
@@ -90,31 +129,104 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 			if err := s.send(w, rc, &st); err != nil {
 				return
 			}
+		case <-moved:
+			if owner, ok := s.forward.router.Owner(id); ok && owner != s.AdvertisedURL() {
+				// The customer's partition moved to another instance:
+				// its changes are folded there now. The stream ends
+				// with what this instance folded; the client reconnects
+				// (to any instance), reaches the new owner and starts
+				// from its current state, which no change of the move
+				// is missing from.
+				deliver()
+				return
+			}
 		case <-sub.Ready():
-			if !s.coalesce(r.Context()) {
-				return
-			}
-			var open bool
-			if changes, open = sub.Take(changes[:0]); !open {
-				// Dropped for falling behind: end the stream; the client
-				// reconnects and starts from the current state.
-				return
-			}
-			for _, c := range changes {
-				if event, version, ok := c.StateEvent(); ok && (id == "" || version > st.sent) {
-					st.add(event, version)
-				} else if rejected, ok := c.RejectedEvent(); ok && id != "" {
-					// A customer's stream carries its rejections too, so
-					// that a page sees every decision, also of ids never
-					// registered; GET /watch stays the feed of state changes.
-					st.pending = append(st.pending, rejected)
-				}
-			}
-			clear(changes) // the hub's window, not this stream, keeps changes
-			if err := s.send(w, rc, &st); err != nil {
+			if !s.coalesce(r.Context()) || !deliver() {
 				return
 			}
 		}
+	}
+}
+
+// lastEventVersion returns the version a reconnecting client last
+// received of id, from the Last-Event-ID header an EventSource sends
+// ("<id>@<version>", or "<id>@<version>/<event id>" after a rejection),
+// or 0. The stream then sends no state at or below it: a client whose
+// stream ended (its customer's partition moved, or it fell behind) gets
+// the current state only when it is newer than what it has, and never an
+// older one, whichever instance it reconnects through.
+func lastEventVersion(r *http.Request, id string) int64 {
+	rest, ok := strings.CutPrefix(r.Header.Get("Last-Event-ID"), id+"@")
+	if !ok {
+		return 0
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	v, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
+}
+
+// watchOwnerCheck is how often a customer's stream in partitioned mode
+// checks that this instance still owns the customer: the membership is
+// read about as often.
+const watchOwnerCheck = time.Second
+
+// subscribe returns the subscription of a stream: to id's changes, or to
+// every change, which in partitioned mode come from the tail of the
+// table (Deps.Changes) rather than from this instance's own partitions.
+// It answers the request and returns false when there is none.
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, id string) (*views.Subscription, bool) {
+	if id != "" || s.changes == nil {
+		return s.subscriber.Subscribe(id), true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxFeedStart)
+	defer cancel()
+	sub, err := s.changes.SubscribeAll(ctx)
+	if err != nil {
+		s.log.Warn("failed to follow the table for a watcher of every change", "error", err)
+		unavailable(w, "watch_unavailable", "the changes of the whole table cannot be followed right now; retry")
+		return nil, false
+	}
+	return sub, true
+}
+
+// maxFeedStart bounds starting the tail of the table for a GET /watch:
+// it reads the end of each partition.
+const maxFeedStart = 5 * time.Second
+
+// ChangeFeed hands out subscriptions to every change of the whole table
+// (a views.Tail), where this instance's own Subscriber sees only its
+// partitions (partitioned mode).
+type ChangeFeed interface {
+	SubscribeAll(ctx context.Context) (*views.Subscription, error)
+}
+
+// admittedKey marks a watch request whose watcher slot was taken where
+// the client connected (admitWatch).
+type admittedKey struct{}
+
+// admitWatch takes a customer's stream's watcher slot where the client
+// connected, before the stream is routed: a stream forwarded to its owner
+// counts against this client's bounds here, where the client is known,
+// as well as against the forwarding instance's at the owner, which knows
+// only the instance.
+func (s *Server) admitWatch(h http.HandlerFunc) http.HandlerFunc {
+	if s.forward == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead || r.Header.Get(HeaderForwarded) != "" {
+			h(w, r)
+			return
+		}
+		release, ok := s.admit(w, r, s.watchers)
+		if !ok {
+			return
+		}
+		defer release()
+		h(w, r.WithContext(context.WithValue(r.Context(), admittedKey{}, true)))
 	}
 }
 

@@ -3,8 +3,6 @@ package service
 import (
 	"context"
 
-	"github.com/IBM/sarama"
-
 	"github.com/eventfold/eventfold/internal/cluster"
 	"github.com/eventfold/eventfold/views"
 	"github.com/eventfold/eventfold/web"
@@ -48,7 +46,7 @@ func (c *clusterStatus) Instance(ctx context.Context) web.InstanceStatus {
 		})
 	}
 	if owned := c.view.Owned(); len(owned) > 0 {
-		committed, err := l.offsets.Committed(l.topics.Group, l.topics.Events)
+		committed, err := l.offsets.Committed(ctx, l.topics.Group, l.topics.Events)
 		folded := l.processor.Positions(ctx)
 		st = c.add(ctx, st, owned, web.RoleOwner, l.topics.Events, func(p int32) (int64, bool) {
 			return max(folded[p], committed[p]), err == nil
@@ -64,7 +62,7 @@ func (c *clusterStatus) add(ctx context.Context, st web.InstanceStatus, partitio
 	for _, p := range partitions {
 		cp := web.PartitionCopy{Partition: p, Role: role}
 		if pos, ok := position(p); ok {
-			if end, err := c.lag.offsets.Offset(ctx, topic, p, sarama.OffsetNewest); err == nil {
+			if end, err := c.lag.offsets.End(ctx, topic, p); err == nil {
 				cp.Lag = lagOf(end, pos)
 			}
 		}

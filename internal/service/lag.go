@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/IBM/sarama"
-
 	"github.com/eventfold/eventfold/internal/kafka"
 	"github.com/eventfold/eventfold/processor"
 )
@@ -15,7 +13,7 @@ import (
 // table records its view has not read; for a partitioned instance, whose
 // copy is the processor's own, the events its processor has not folded.
 type lagReader struct {
-	offsets     *kafka.Offsets
+	offsets     *offsetCache
 	topics      kafka.Topics
 	partitions  int32
 	partitioned bool
@@ -37,7 +35,7 @@ func (l *lagReader) Lag(ctx context.Context, id string) (int64, error) {
 		}
 		topic = l.topics.Events
 	}
-	end, err := l.offsets.Offset(ctx, topic, p, sarama.OffsetNewest)
+	end, err := l.offsets.End(ctx, topic, p)
 	if err != nil || end == 0 {
 		return 0, err // an empty partition: nothing to be behind
 	}
@@ -64,7 +62,7 @@ func (l *lagReader) position(ctx context.Context, p int32) (int64, error) {
 	// The folded position where this run folded records, else the
 	// group's commit: an idle partition's whole fold is committed.
 	position := l.processor.Positions(ctx)[p]
-	committed, err := l.offsets.Committed(l.topics.Group, l.topics.Events)
+	committed, err := l.offsets.Committed(ctx, l.topics.Group, l.topics.Events)
 	if err != nil {
 		return 0, err
 	}
@@ -78,7 +76,7 @@ func (l *lagReader) standbyLag(ctx context.Context, p int32) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("no standby copy of partition %d serves here", p)
 	}
-	end, err := l.offsets.Offset(ctx, l.topics.Table(), p, sarama.OffsetNewest)
+	end, err := l.offsets.End(ctx, l.topics.Table(), p)
 	if err != nil {
 		return 0, err
 	}

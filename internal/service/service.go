@@ -128,6 +128,9 @@ type Service struct {
 	// Members is who owns which partition, in partitioned mode; nil in
 	// replica mode.
 	Members *cluster.Members
+	// Tail follows the whole table for GET /watch in partitioned mode,
+	// while someone watches; nil in replica mode, whose view has it all.
+	Tail *views.Tail
 
 	log     *slog.Logger
 	closers []func() error
@@ -259,9 +262,17 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	if standby != nil {
 		copies = s.View
 	}
-	lag := &lagReader{offsets: offsets, topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}
+	var changes web.ChangeFeed
+	if partitioned {
+		// The processor folds only this instance's partitions: GET
+		// /watch follows the table topic, which every owner writes.
+		s.Tail = views.NewTail(views.TailConfig{Kafka: cfg.Kafka, Table: topics.Table(), Partitions: partitions,
+			OpenState: openState, Logger: s.log})
+		changes = s.Tail
+	}
+	lag := &lagReader{offsets: newOffsetCache(offsets, lagOffsetsTTL), topics: topics, partitions: partitions, partitioned: partitioned, processor: s.Processor, view: s.View}
 	s.Server, err = web.New(webCfg, web.Deps{Copies: copies, Lookups: s.View, Publisher: publisher, History: views.NewHistory(reader, partitions),
-		Subscriber: s.View.Hub(), Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router, Lag: lag,
+		Subscriber: s.View.Hub(), Changes: changes, Checks: checks, Pages: append(pages, cfg.ExtraPages...), Personal: personal, Router: router, Lag: lag,
 		Cluster: &clusterStatus{mode: cmp.Or(cfg.ServeMode, ModeReplica), lag: lag, view: s.View, members: s.Members}}, reg, reg)
 	if err != nil {
 		return err
@@ -308,6 +319,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Server.Run(gctx) })
 	if s.Members != nil {
 		g.Go(func() error { return s.Members.Run(gctx) })
+	}
+	if s.Tail != nil {
+		g.Go(func() error { return s.Tail.Run(gctx) })
 	}
 	return g.Wait()
 }
