@@ -82,6 +82,10 @@ type Config struct {
 	// read it beside the member's assignment, as the advertised address
 	// of a partitioned instance.
 	MemberData func() []byte
+	// Membership is how the processor joins its consumer group: with an
+	// instance id, as a static member that keeps its partitions across a
+	// clean restart.
+	Membership kafka.Membership
 	// Rebalanced, if set, is called when the group assigned the
 	// processor its partitions.
 	Rebalanced func()
@@ -100,6 +104,9 @@ func (c Config) Validate() error {
 		return errors.New("no group")
 	case c.Partitions <= 0:
 		return fmt.Errorf("partition count %d must be positive", c.Partitions)
+	}
+	if err := c.Membership.Validate(); err != nil {
+		return fmt.Errorf("failed to validate group membership: %w", err)
 	}
 	return nil
 }
@@ -295,9 +302,12 @@ func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
 }
 
 // groupConfig is the sarama configuration of the consumer group, which
-// carries MemberData to the other members.
+// carries MemberData to the other members. It is the only consumer group
+// of the process (views and standbys consume partitions directly), so
+// the only config that carries the instance id.
 func (p *Processor) groupConfig() *sarama.Config {
 	sc := p.cfg.Kafka.Sarama()
+	p.cfg.Membership.Apply(sc)
 	if p.cfg.MemberData != nil {
 		sc.Consumer.Group.Member.UserData = p.cfg.MemberData()
 	}

@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/embedded"
+	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/testing/testkit"
+	"github.com/eventfold/eventfold/web"
+)
+
+// TestStaticMembershipRestartCostsNoRebalance stops one of three
+// partitioned instances cleanly and starts it again on its data dir and
+// address, under a read load through the other two; once as dynamic
+// members (no --instance-id) and once as static members (KIP-345). A
+// dynamic member leaves the group when it stops and joins it again: two
+// rebalances, in which the others take its partitions and give them
+// back. A static member sends no LeaveGroup and comes back with the same
+// instance id and member data: the group hands it its partitions again
+// without a rebalance, so the others' processors never stop (their
+// rebalance count stays) and their partitions never move. The dynamic run
+// must show the rebalances, or the static run's check proves nothing.
+//
+// kfake implements static membership (its JoinGroup replaces a known
+// instance id's member and keeps its assignment in a stable group); real
+// Kafka: set EVENTFOLD_TEST_KAFKA.
+func TestStaticMembershipRestartCostsNoRebalance(t *testing.T) {
+	t.Parallel()
+	results := map[bool]restartResult{}
+	for _, static := range []bool{false, true} {
+		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
+			results[static] = restartOneOfThree(t, static)
+		})
+	}
+	if t.Failed() || len(results) < 2 {
+		return // a run filtered to one of them compares nothing
+	}
+	// The static run checks itself; the dynamic one shows the check can
+	// fail.
+	dynamic, static := results[false], results[true]
+	if dynamic.rebalances == 0 || !dynamic.moved {
+		t.Errorf("dynamic members: the others rebalanced %v times and their partitions moved: %v; want both, or the static run's check shows nothing", dynamic.rebalances, dynamic.moved)
+	}
+	t.Logf("every partition owned again after a clean restart: dynamic %s, static %s; reads failed: dynamic %d of %d, static %d of %d",
+		dynamic.owned.Round(time.Millisecond), static.owned.Round(time.Millisecond),
+		dynamic.failed, dynamic.failed+dynamic.answered, static.failed, static.failed+static.answered)
+}
+
+// restartResult is what the two other instances and the read load saw
+// around a clean restart of one instance.
+type restartResult struct {
+	// rebalances is the rise of the others' processor rebalance count;
+	// moved, whether any of their partitions changed at any sample.
+	rebalances float64
+	moved      bool
+	// owned is the time from the stop until every partition was owned
+	// again, the restarted instance's own among them.
+	owned             time.Duration
+	answered, failed  int64
+	shutdown, startup time.Duration
+}
+
+func restartOneOfThree(t *testing.T, static bool) (res restartResult) {
+	const partitions = 12
+	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
+	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+	specs := make([]instanceSpec, 3)
+	live := make([]*instance, 3)
+	for i := range live {
+		specs[i] = instanceSpec{dataDir: t.TempDir(), addr: freeAddr(t)}
+		if static {
+			specs[i].membership = kafka.Membership{InstanceID: fmt.Sprintf("eventfold-%d", i)}
+		}
+		live[i] = startInstanceSpec(t, broker, topics, specs[i])
+	}
+	awaitSplit(t, live, partitions, 60*time.Second)
+	lines := testkit.Generate(41, 300, 1500)
+	produceRecords(t, broker, topics.Events, 30*time.Second, lineRecords(lines))
+	want := testkit.ReferenceFold(t, lines)
+	for _, in := range live {
+		in.client.AwaitFold(t, want, 60*time.Second)
+	}
+	ids := testkit.Registered(want)
+
+	victim, rest := live[0], live[1:]
+	mine := victim.svc.View.Owned()
+	theirs := make([][]int32, len(rest))
+	var rebalances float64
+	for i, in := range rest {
+		theirs[i] = in.svc.View.Owned()
+		rebalances += sumCounter(t, in.svc.Registry, "eventfold_processor_rebalances_total")
+	}
+
+	// The load: random customers through the two others, as clients
+	// would; each answer is 200 with the reference version, or 503 with
+	// Retry-After. A sampler watches the others' partitions.
+	var (
+		stop             atomic.Bool
+		answered, failed atomic.Int64
+		moved            atomic.Bool
+		wg               sync.WaitGroup
+		hc               = &http.Client{Timeout: 5 * time.Second, Transport: tokenTransport{token: partitionedToken}}
+		badMu            sync.Mutex
+		bad              []string
+	)
+	for w := range 2 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 16))
+			for !stop.Load() {
+				id := ids[rng.IntN(len(ids))]
+				resp, err := hc.Get(rest[rng.IntN(len(rest))].url + "/customers/" + id)
+				if err != nil {
+					badMu.Lock()
+					bad = append(bad, fmt.Sprintf("GET %s: %v", id, err))
+					badMu.Unlock()
+					return
+				}
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusOK && resp.Header.Get("ETag") == fmt.Sprintf("%q", fmt.Sprint(want[id].Version)):
+					answered.Add(1)
+				case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+					failed.Add(1)
+				default:
+					badMu.Lock()
+					bad = append(bad, fmt.Sprintf("GET %s: %d, ETag %s, want 200 with version %d, or 503 with Retry-After", id, resp.StatusCode, resp.Header.Get("ETag"), want[id].Version))
+					badMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for !stop.Load() {
+			for i, in := range rest {
+				if !slices.Equal(in.svc.View.Owned(), theirs[i]) {
+					moved.Store(true)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	time.Sleep(500 * time.Millisecond) // the load runs before the stop too
+	stopped := time.Now()
+	victim.stop()
+	res.shutdown = time.Since(stopped)
+	live[0] = startInstanceSpec(t, broker, topics, specs[0])
+	res.startup = time.Since(stopped)
+	for deadline := stopped.Add(90 * time.Second); !split(live, partitions); {
+		if time.Now().After(deadline) {
+			t.Fatalf("every partition was not owned again within 90 s of the stop")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res.owned = time.Since(stopped)
+	awaitSplit(t, live, partitions, 60*time.Second) // the membership pictures agree too
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	for _, b := range bad {
+		t.Error(b)
+	}
+	for _, in := range rest {
+		res.rebalances += sumCounter(t, in.svc.Registry, "eventfold_processor_rebalances_total")
+	}
+	res.rebalances -= rebalances
+	res.moved = moved.Load()
+	if static && (res.rebalances != 0 || res.moved) {
+		t.Errorf("static members: the others rebalanced %v times and their partitions moved: %v; want neither", res.rebalances, res.moved)
+	}
+	res.answered, res.failed = answered.Load(), failed.Load()
+
+	// The restarted instance holds its partitions again, answers from
+	// them, and every instance sees it in the group under its URL.
+	if got := live[0].svc.View.Owned(); !slices.Equal(got, mine) {
+		t.Errorf("the restarted instance owns %v, before the stop %v", got, mine)
+	}
+	for _, in := range live {
+		if got := in.svc.Members.Partitions()[live[0].url]; !slices.Equal(got, mine) {
+			t.Errorf("%s sees the restarted instance %s own %v, want %v", in.url, live[0].url, got, mine)
+		}
+	}
+	live[0].client.AwaitFold(t, want, 30*time.Second)
+	for _, id := range ids {
+		if !live[0].owns(id, partitions) {
+			continue
+		}
+		resp := getWithToken(t, rest[0].url+"/customers/"+id, partitionedToken)
+		if got := resp.Header.Get(web.HeaderServedBy); resp.status != http.StatusOK || got != live[0].url {
+			t.Errorf("GET %s after the restart: %d served by %q, want 200 from the restarted owner %s", id, resp.status, got, live[0].url)
+		}
+	}
+	t.Logf("clean restart of 1 of 3 partitioned instances, static membership %v: stop %s, start %s, every partition owned again %s after the stop; "+
+		"the others rebalanced %v times, their partitions moved: %v; reads through the others: %d answered, %d failed with 503",
+		static, res.shutdown.Round(time.Millisecond), (res.startup - res.shutdown).Round(time.Millisecond), res.owned.Round(time.Millisecond),
+		res.rebalances, res.moved, res.answered, res.failed)
+	return res
+}
+
+// freeAddr returns a loopback address with a port free now, for an
+// instance that must come back on the same address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
