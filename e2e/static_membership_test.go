@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
@@ -30,14 +33,48 @@ import (
 // must show the rebalances, or the static run's check proves nothing.
 //
 // kfake implements static membership (its JoinGroup replaces a known
-// instance id's member and keeps its assignment in a stable group); real
-// Kafka: set EVENTFOLD_TEST_KAFKA.
+// instance id's member and keeps its assignment in a stable group);
+// TestRealKafkaStaticMembershipRestartCostsNoRebalance runs the same on
+// Apache Kafka.
 func TestStaticMembershipRestartCostsNoRebalance(t *testing.T) {
 	t.Parallel()
+	const partitions = 12
+	staticRestarts(t, func(t *testing.T) (string, kafka.Topics) {
+		broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
+		return broker, kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+	})
+}
+
+// TestRealKafkaStaticMembershipRestartCostsNoRebalance is
+// TestStaticMembershipRestartCostsNoRebalance on Apache Kafka, whose
+// group coordinator is the one that matters.
+func TestRealKafkaStaticMembershipRestartCostsNoRebalance(t *testing.T) {
+	brokers := testkit.RequireKafka(t)
+	t.Parallel()
+	staticRestarts(t, func(t *testing.T) (string, kafka.Topics) {
+		names := newKafkaNames(t, brokers, "static")
+		// Static members do not leave when they stop, and a group with
+		// members cannot be deleted: they leave once they have stopped.
+		adm := kafkaAdmin(t, brokers)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := adm.LeaveGroup(ctx, kadm.LeaveGroup(names.group).InstanceIDs(staticIDs...)); err != nil {
+				t.Logf("failed to remove the static members of %s: %v", names.group, err)
+			}
+		})
+		return brokers, kafka.Topics{Events: names.events, Group: names.group, Partitions: realKafkaPartitions, Replication: 1}
+	})
+}
+
+// staticRestarts runs restartOneOfThree with dynamic and with static
+// members, each on the broker and fresh topics that cluster returns.
+func staticRestarts(t *testing.T, cluster func(t *testing.T) (string, kafka.Topics)) {
 	results := map[bool]restartResult{}
 	for _, static := range []bool{false, true} {
 		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
-			results[static] = restartOneOfThree(t, static)
+			broker, topics := cluster(t)
+			results[static] = restartOneOfThree(t, broker, topics, static)
 		})
 	}
 	if t.Failed() || len(results) < 2 {
@@ -54,6 +91,9 @@ func TestStaticMembershipRestartCostsNoRebalance(t *testing.T) {
 		dynamic.failed, dynamic.failed+dynamic.answered, static.failed, static.failed+static.answered)
 }
 
+// staticIDs are the instance ids of the static members.
+var staticIDs = []string{"eventfold-0", "eventfold-1", "eventfold-2"}
+
 // restartResult is what the two other instances and the read load saw
 // around a clean restart of one instance.
 type restartResult struct {
@@ -68,16 +108,14 @@ type restartResult struct {
 	shutdown, startup time.Duration
 }
 
-func restartOneOfThree(t *testing.T, static bool) (res restartResult) {
-	const partitions = 12
-	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+func restartOneOfThree(t *testing.T, broker string, topics kafka.Topics, static bool) (res restartResult) {
+	partitions := topics.Partitions
 	specs := make([]instanceSpec, 3)
 	live := make([]*instance, 3)
 	for i := range live {
 		specs[i] = instanceSpec{dataDir: t.TempDir(), addr: freeAddr(t)}
 		if static {
-			specs[i].membership = kafka.Membership{InstanceID: fmt.Sprintf("eventfold-%d", i)}
+			specs[i].membership = kafka.Membership{InstanceID: staticIDs[i]}
 		}
 		live[i] = startInstanceSpec(t, broker, topics, specs[i])
 	}

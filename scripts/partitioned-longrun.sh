@@ -17,7 +17,10 @@
 #     Eventfold-Served-By); printed: lookups/s and answers other than 200.
 #  4. Instance 1 is stopped with SIGTERM and started again on its data dir
 #     (RESTARTS times, default 1); printed: the time to its /readyz 200 and
-#     until every partition is owned again.
+#     until every partition is owned again. The instances are static
+#     members of the group (--instance-id longrun-<i>, README "Static
+#     membership"), so the restart costs no rebalance; STATIC=0 runs them
+#     as dynamic members, as before.
 # Needs a Kafka at BROKERS (default 127.0.0.1:29092), curl >= 7.84, jq.
 set -euo pipefail
 BIN=$1 N=$2 E=$3
@@ -38,7 +41,8 @@ start() { # start I: instance I on its data dir and port
   local i=$1 port=$((BASE + 2 * $1))
   "$BIN" serve --brokers "$BROKERS" --kafka-version 4.0.0 --events-topic "$GROUP-events" --group "$GROUP" \
     --partitions "$PARTITIONS" --erasure=off --serve-mode partitioned --log-level warn \
-    --data-dir "$W/data-$i" --http-addr "127.0.0.1:$port" --advertised-url "http://127.0.0.1:$port" 2>>"$W/serve-$i.log" &
+    --data-dir "$W/data-$i" --http-addr "127.0.0.1:$port" --advertised-url "http://127.0.0.1:$port" \
+    --instance-id "$([ "${STATIC:-1}" = 0 ] || echo "longrun-$i")" 2>>"$W/serve-$i.log" &
   PIDS[$i]=$! URLS[$i]=http://127.0.0.1:$port
 }
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait || true; }
