@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/eventfold/eventfold/internal/embedded"
 	"github.com/eventfold/eventfold/internal/kafka"
+	"github.com/eventfold/eventfold/internal/service"
 	"github.com/eventfold/eventfold/internal/testing/testkit"
+	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/web"
 )
 
@@ -91,6 +95,50 @@ func staticRestarts(t *testing.T, cluster func(t *testing.T) (string, kafka.Topi
 		dynamic.failed, dynamic.failed+dynamic.answered, static.failed, static.failed+static.answered)
 }
 
+// TestStaticMembershipFencedInstanceStops starts a second instance with
+// the instance id of a running one, as a misconfiguration would. The
+// group gives the newer one the partitions and fences the older. The
+// older must stop, its Run failing with processor.ErrFenced and naming
+// the id, rather than join again: that would fence the newer in turn,
+// and the two would take the partitions from each other every few
+// seconds, both folding them meanwhile (goka alone joins again after 5 s).
+func TestStaticMembershipFencedInstanceStops(t *testing.T) {
+	t.Parallel()
+	const partitions = 6
+	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
+	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
+	spec := instanceSpec{membership: kafka.Membership{InstanceID: "eventfold-0"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := service.New(ctx, instanceConfig(t, broker, topics, spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	older := &instance{svc: svc, url: svc.Server.AdvertisedURL()}
+	awaitSplit(t, []*instance{older}, partitions, 60*time.Second)
+
+	joined := time.Now()
+	newer := startInstanceSpec(t, broker, topics, spec)
+	select {
+	case err := <-done:
+		if !errors.Is(err, processor.ErrFenced) || !strings.Contains(err.Error(), `"eventfold-0"`) {
+			t.Fatalf("the fenced instance stopped with %v; want processor.ErrFenced naming the instance id", err)
+		}
+		t.Logf("the fenced instance stopped %s after the other started: %v", time.Since(joined).Round(time.Millisecond), err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fenced instance still runs 30 s after another joined with its instance id")
+	}
+	// The newer keeps every partition: nobody takes them back.
+	awaitSplit(t, []*instance{newer}, partitions, 30*time.Second)
+	rebalances := sumCounter(t, newer.svc.Registry, "eventfold_processor_rebalances_total")
+	time.Sleep(8 * time.Second) // longer than goka's 5 s before a join again
+	if got := sumCounter(t, newer.svc.Registry, "eventfold_processor_rebalances_total"); got != rebalances || len(newer.svc.View.Owned()) != partitions {
+		t.Errorf("the newer instance rebalanced %v times more and owns %v after the older stopped; want it to keep all %d", got-rebalances, newer.svc.View.Owned(), partitions)
+	}
+}
+
 // staticIDs are the instance ids of the static members.
 var staticIDs = []string{"eventfold-0", "eventfold-1", "eventfold-2"}
 
@@ -127,6 +175,10 @@ func restartOneOfThree(t *testing.T, broker string, topics kafka.Topics, static 
 		in.client.AwaitFold(t, want, 60*time.Second)
 	}
 	ids := testkit.Registered(want)
+	// A static member commits with its instance id; a commit the
+	// coordinator refused would leave the restart to fold events again.
+	adm := kafkaAdmin(t, broker)
+	awaitCommitted(t, adm, topics, int64(len(lines)))
 
 	victim, rest := live[0], live[1:]
 	mine := victim.svc.View.Owned()
@@ -228,6 +280,7 @@ func restartOneOfThree(t *testing.T, broker string, topics kafka.Topics, static 
 		}
 	}
 	live[0].client.AwaitFold(t, want, 30*time.Second)
+	awaitCommitted(t, adm, topics, int64(len(lines)))
 	for _, id := range ids {
 		if !live[0].owns(id, partitions) {
 			continue
@@ -242,6 +295,23 @@ func restartOneOfThree(t *testing.T, broker string, topics kafka.Topics, static 
 		static, res.shutdown.Round(time.Millisecond), (res.startup - res.shutdown).Round(time.Millisecond), res.owned.Round(time.Millisecond),
 		res.rebalances, res.moved, res.answered, res.failed)
 	return res
+}
+
+// awaitCommitted waits until the group has committed n records of the
+// events topic in all.
+func awaitCommitted(t *testing.T, adm *kadm.Client, topics kafka.Topics, n int64) {
+	t.Helper()
+	var sum int64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sum = 0
+		for _, o := range committedOffsets(t, adm, topics.Events, topics.Group, int(topics.Partitions)) {
+			sum += o
+		}
+		if sum == n {
+			return
+		}
+	}
+	t.Fatalf("group %s committed %d of the %d records of %s", topics.Group, sum, n, topics.Events)
 }
 
 // freeAddr returns a loopback address with a port free now, for an
