@@ -33,6 +33,7 @@ func TestRunCommandLine(t *testing.T) {
 		{"instance id with a slash", []string{"serve", "--instance-id", "pod/0"}, nil, 2, `--instance-id "pod/0"`},
 		{"instance id from env, too long", []string{"serve"}, map[string]string{"EVENTFOLD_INSTANCE_ID": strings.Repeat("x", 250)}, 2, "longer than 249"},
 		{"session timeout below the brokers' minimum", []string{"serve", "--instance-id", "eventfold-0", "--session-timeout", "1s"}, nil, 2, "session timeout 1s must be from 6s to 5m0s"},
+		{"instance id before kafka 2.3", []string{"serve", "--brokers", "127.0.0.1:1", "--kafka-version", "2.2.0", "--instance-id", "eventfold-0"}, nil, 2, "need Version >= 2.3"},
 		{"serve bad log level", []string{"serve", "--log-level", "loud"}, nil, 2, "log level"},
 		{"serve old kafka version", []string{"serve", "--brokers", "127.0.0.1:1", "--kafka-version", "0.10.2.0"}, nil, 2, "older than 2.1.0"},
 		{"embedded broker off loopback", []string{"serve", "--embedded-addr", "10.0.0.1:9092"}, nil, 1, "127.0.0.1 only"},

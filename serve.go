@@ -211,7 +211,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if standbyReplicas < 0 || standbyReplicas > cluster.MaxStandbyReplicas || standbyReplicas > 0 && serveMode != service.ModePartitioned {
 		return fmt.Errorf("%w: --standby-replicas %d must be from 0 to %d, and needs --serve-mode %s", errUsage, standbyReplicas, cluster.MaxStandbyReplicas, service.ModePartitioned)
 	}
-	if err := membership.Validate(); err != nil {
+	if err := membership.Validate(common.kafkaVersion); err != nil {
 		return fmt.Errorf("%w: --instance-id %q, --session-timeout %s: %w", errUsage, membership.InstanceID, membership.SessionTimeout, err)
 	}
 	if storageBufferMiB < 1 || storageBufferMiB > service.MaxStorageBuffer>>20 {

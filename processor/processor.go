@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 	case c.Partitions <= 0:
 		return fmt.Errorf("partition count %d must be positive", c.Partitions)
 	}
-	if err := c.Membership.Validate(); err != nil {
+	if err := c.Membership.Validate(c.Kafka.Version); err != nil {
 		return fmt.Errorf("failed to validate group membership: %w", err)
 	}
 	return nil

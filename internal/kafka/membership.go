@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -50,13 +51,19 @@ type Membership struct {
 }
 
 // Validate reports an instance id that sarama refuses (up to 249 of
-// [0-9a-zA-Z._-], not "." or "..") or a session timeout out of bounds.
-func (m Membership) Validate() error {
+// [0-9a-zA-Z._-], not "." or "..", and a Kafka protocol version of at
+// least 2.3.0) or a session timeout out of bounds. version is
+// Config.Version; empty is DefaultVersion.
+func (m Membership) Validate(version string) error {
 	if m.SessionTimeout != 0 && (m.SessionTimeout < MinSessionTimeout || m.SessionTimeout > MaxSessionTimeout) {
 		return fmt.Errorf("session timeout %s must be from %s to %s", m.SessionTimeout, MinSessionTimeout, MaxSessionTimeout)
 	}
 	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_6_0_0
+	v, err := sarama.ParseKafkaVersion(cmp.Or(version, DefaultVersion))
+	if err != nil {
+		return fmt.Errorf("failed to parse kafka version %q: %w", version, err)
+	}
+	sc.Version = v
 	m.Apply(sc)
 	if err := sc.Validate(); err != nil {
 		return fmt.Errorf("failed to validate instance id %q: %w", m.InstanceID, err)

@@ -18,6 +18,7 @@ func TestMembership(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		m       kafka.Membership
+		version string
 		wantErr string
 		timeout time.Duration
 	}{
@@ -33,13 +34,16 @@ func TestMembership(t *testing.T) {
 		{name: "id dot dot", m: kafka.Membership{InstanceID: ".."}, wantErr: `cannot be "." or ".."`},
 		{name: "timeout below the brokers' minimum", m: kafka.Membership{InstanceID: "a", SessionTimeout: 5 * time.Second}, wantErr: "must be from 6s to 5m0s"},
 		{name: "timeout above the brokers' maximum", m: kafka.Membership{SessionTimeout: 6 * time.Minute}, wantErr: "must be from 6s to 5m0s"},
+		{name: "static on kafka 2.3", m: kafka.Membership{InstanceID: "a"}, version: "2.3.0", timeout: kafka.StaticSessionTimeout},
+		{name: "static before kafka 2.3", m: kafka.Membership{InstanceID: "a"}, version: "2.2.0", wantErr: "need Version >= 2.3"},
+		{name: "dynamic before kafka 2.3", m: kafka.Membership{}, version: "2.1.0", timeout: kafka.DynamicSessionTimeout},
 		{name: "negative timeout", m: kafka.Membership{SessionTimeout: -time.Second}, wantErr: "must be from"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.m.Validate()
+			err := tc.m.Validate(tc.version)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Validate() = %v, want an error containing %q", err, tc.wantErr)
+					t.Fatalf("Validate(%q) = %v, want an error containing %q", tc.version, err, tc.wantErr)
 				}
 				return
 			}

@@ -110,7 +110,7 @@ func (c Config) Validate() error {
 	if c.StandbyReplicas > 0 && c.ServeMode != ModePartitioned {
 		return fmt.Errorf("standby replicas need serve mode %s: a replica holds the whole table already", ModePartitioned)
 	}
-	if err := c.Membership.Validate(); err != nil {
+	if err := c.Membership.Validate(c.Kafka.Version); err != nil {
 		return fmt.Errorf("failed to validate group membership: %w", err)
 	}
 	return nil
@@ -185,6 +185,9 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	var err error
 	procCfg := processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
 		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer, Membership: cfg.Membership}
+	if id := cfg.Membership.InstanceID; id != "" {
+		s.log.Info("static group membership: a restart within the session timeout keeps this instance's partitions", "instance_id", id, "session_timeout", cfg.Membership.Timeout())
+	}
 	partitioned := cfg.ServeMode == ModePartitioned
 	var router web.Router
 	if partitioned {
