@@ -56,19 +56,26 @@ func TestRealKafkaStaticMembershipRestartCostsNoRebalance(t *testing.T) {
 	brokers := testkit.RequireKafka(t)
 	t.Parallel()
 	staticRestarts(t, func(t *testing.T) (string, kafka.Topics) {
-		names := newKafkaNames(t, brokers, "static")
-		// Static members do not leave when they stop, and a group with
-		// members cannot be deleted: they leave once they have stopped.
-		adm := kafkaAdmin(t, brokers)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if _, err := adm.LeaveGroup(ctx, kadm.LeaveGroup(names.group).InstanceIDs(staticIDs...)); err != nil {
-				t.Logf("failed to remove the static members of %s: %v", names.group, err)
-			}
-		})
-		return brokers, kafka.Topics{Events: names.events, Group: names.group, Partitions: realKafkaPartitions, Replication: 1}
+		return brokers, realKafkaStaticTopics(t, brokers)
 	})
+}
+
+// realKafkaStaticTopics returns fresh names on the shared broker for
+// static members with staticIDs. Static members do not leave when they
+// stop, and a group with members cannot be deleted: the cleanup removes
+// them once they have stopped, before the names' cleanup deletes the
+// group.
+func realKafkaStaticTopics(t *testing.T, brokers string) kafka.Topics {
+	names := newKafkaNames(t, brokers, "static")
+	adm := kafkaAdmin(t, brokers)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := adm.LeaveGroup(ctx, kadm.LeaveGroup(names.group).InstanceIDs(staticIDs...)); err != nil {
+			t.Logf("failed to remove the static members of %s: %v", names.group, err)
+		}
+	})
+	return kafka.Topics{Events: names.events, Group: names.group, Partitions: realKafkaPartitions, Replication: 1}
 }
 
 // staticRestarts runs restartOneOfThree with dynamic and with static
@@ -106,8 +113,20 @@ func TestStaticMembershipFencedInstanceStops(t *testing.T) {
 	t.Parallel()
 	const partitions = 6
 	broker := testkit.StartKfake(t, embedded.Config{Partitions: partitions})
-	topics := kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1}
-	spec := instanceSpec{membership: kafka.Membership{InstanceID: "eventfold-0"}}
+	fencedInstanceStops(t, broker, kafka.Topics{Events: "customer-events", Group: "customers", Partitions: partitions, Replication: 1})
+}
+
+// TestRealKafkaStaticMembershipFencedInstanceStops is
+// TestStaticMembershipFencedInstanceStops on Apache Kafka.
+func TestRealKafkaStaticMembershipFencedInstanceStops(t *testing.T) {
+	brokers := testkit.RequireKafka(t)
+	t.Parallel()
+	fencedInstanceStops(t, brokers, realKafkaStaticTopics(t, brokers))
+}
+
+func fencedInstanceStops(t *testing.T, broker string, topics kafka.Topics) {
+	partitions := topics.Partitions
+	spec := instanceSpec{membership: kafka.Membership{InstanceID: staticIDs[0]}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := service.New(ctx, instanceConfig(t, broker, topics, spec))
@@ -134,7 +153,7 @@ func TestStaticMembershipFencedInstanceStops(t *testing.T) {
 	awaitSplit(t, []*instance{newer}, partitions, 30*time.Second)
 	rebalances := sumCounter(t, newer.svc.Registry, "eventfold_processor_rebalances_total")
 	time.Sleep(8 * time.Second) // longer than goka's 5 s before a join again
-	if got := sumCounter(t, newer.svc.Registry, "eventfold_processor_rebalances_total"); got != rebalances || len(newer.svc.View.Owned()) != partitions {
+	if got := sumCounter(t, newer.svc.Registry, "eventfold_processor_rebalances_total"); got != rebalances || len(newer.svc.View.Owned()) != int(partitions) {
 		t.Errorf("the newer instance rebalanced %v times more and owns %v after the older stopped; want it to keep all %d", got-rebalances, newer.svc.View.Owned(), partitions)
 	}
 }
