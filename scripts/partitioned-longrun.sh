@@ -55,8 +55,8 @@ owned() { # partitions owned, summed over the instances
   done
   echo $sum
 }
-await_owned() { # the seconds since $1 until every partition is owned
-  until [ "$(owned)" = "$PARTITIONS" ]; do sleep 0.1; done
+await_owned() { # the seconds since $1 until every partition is owned (and, with $2, instance $2 owns some)
+  until [ "$(owned)" = "$PARTITIONS" ] && { [ -z "${2:-}" ] || [ "$(curl -s -m 2 "${URLS[$2]}/metrics" | awk '/^eventfold_partitions_owned / {print $2}')" -gt 0 ] 2>/dev/null; }; do sleep 0.1; done
   echo "$(date +%s.%N) - $1" | bc
 }
 T0=$(date +%s.%N)
@@ -104,5 +104,5 @@ for r in $(seq "${RESTARTS:-1}"); do
   T1=$(date +%s.%N)
   start 1
   until [ "$(curl -s -o /dev/null -w '%{http_code}' "${URLS[1]}/readyz")" = 200 ]; do sleep 0.02; done
-  echo "restart $r of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again after $(await_owned "$T1") s"
+  echo "restart $r of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again, some by it, after $(await_owned "$T1" 1) s"
 done

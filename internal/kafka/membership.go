@@ -59,11 +59,14 @@ func (m Membership) Validate(version string) error {
 		return fmt.Errorf("session timeout %s must be from %s to %s", m.SessionTimeout, MinSessionTimeout, MaxSessionTimeout)
 	}
 	sc := sarama.NewConfig()
-	v, err := sarama.ParseKafkaVersion(cmp.Or(version, DefaultVersion))
-	if err != nil {
-		return fmt.Errorf("failed to parse kafka version %q: %w", version, err)
+	sc.Version = sarama.V3_6_0_0
+	if m.InstanceID != "" { // Config.Validate reports a bad version of its own
+		v, err := sarama.ParseKafkaVersion(cmp.Or(version, DefaultVersion))
+		if err != nil {
+			return fmt.Errorf("failed to parse kafka version %q: %w", version, err)
+		}
+		sc.Version = v
 	}
-	sc.Version = v
 	m.Apply(sc)
 	if err := sc.Validate(); err != nil {
 		return fmt.Errorf("failed to validate instance id %q: %w", m.InstanceID, err)
