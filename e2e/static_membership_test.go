@@ -75,7 +75,9 @@ func realKafkaStaticTopics(t *testing.T, brokers string) kafka.Topics {
 			t.Logf("failed to remove the static members of %s: %v", names.group, err)
 		}
 	})
-	return kafka.Topics{Events: names.events, Group: names.group, Partitions: realKafkaPartitions, Replication: 1}
+	topics := kafka.Topics{Events: names.events, Group: names.group, Partitions: realKafkaPartitions, Replication: 1}
+	deleteAfter(t, brokers, []string{topics.Keys()}, nil) // the service creates it
+	return topics
 }
 
 // staticRestarts runs restartOneOfThree with dynamic and with static

@@ -20,7 +20,9 @@
 #     until every partition is owned again. The instances are static
 #     members of the group (--instance-id longrun-<i>, README "Static
 #     membership"), so the restart costs no rebalance; STATIC=0 runs them
-#     as dynamic members, as before.
+#     as dynamic members, as before. Static members stay in the group for
+#     their session timeout (45 s) after the script stops them: wait that
+#     long before a run with STATIC=0 on the same GROUP.
 # Needs a Kafka at BROKERS (default 127.0.0.1:29092), curl >= 7.84, jq.
 set -euo pipefail
 BIN=$1 N=$2 E=$3
