@@ -172,6 +172,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		limits                        web.Config
 		serveMode, advertisedURL      string
 		standbyReplicas               int
+		membership                    kafka.Membership
 	)
 	fs := newFlagSet("serve", "eventfold serve: fold the events topic into the group table and serve lookups over HTTP.")
 	fs.SetOutput(stderr)
@@ -180,6 +181,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.stringVar(&serveMode, "serve-mode", service.ModeReplica, "replica: every instance holds the whole table; partitioned: each instance holds the partitions it owns and forwards other reads to their owner (README: Serve modes)")
 	fs.stringVar(&advertisedURL, "advertised-url", "", "base URL the other instances reach this one at, such as http://eventfold-0.eventfold:8080; empty derives it from --http-addr (the host name for a listener on every interface)")
 	fs.intVar(&standbyReplicas, "standby-replicas", 0, fmt.Sprintf("partitioned mode: other instances that keep a warm copy of each partition, to answer its reads while its owner stops or moves it (0 to %d, at most the instances less one; each copy costs its partition's disk)", cluster.MaxStandbyReplicas))
+	fs.stringVar(&membership.InstanceID, "instance-id", "", "static membership of the processor's consumer group (Kafka's group.instance.id): a stable id unique to this instance, such as its pod's name, keeps its partitions through a clean restart with no rebalance; up to 249 of a-z A-Z 0-9 . _ -; empty joins as a dynamic member (README: Static membership)")
+	fs.durationVar(&membership.SessionTimeout, "session-timeout", 0, fmt.Sprintf("how long the group waits for an instance that stopped sending heartbeats before it moves its partitions (%s to %s); 0 means %s, or %s with --instance-id, which a restart must not outlast", kafka.MinSessionTimeout, kafka.MaxSessionTimeout, kafka.DynamicSessionTimeout, kafka.StaticSessionTimeout))
 	fs.durationVar(&maxWait, "max-wait", 30*time.Second, "upper bound of ?wait= on reads and writes")
 	fs.stringVar(&writeTokenFile, "write-token-file", "", "file of bearer tokens (one per line) required to append events; empty, with --read-token-file empty too, leaves writes open")
 	fs.stringVar(&readTokenFile, "read-token-file", "", "file of bearer tokens (one per line) required to read; empty leaves reads open; needs --write-token-file")
@@ -207,6 +210,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if standbyReplicas < 0 || standbyReplicas > cluster.MaxStandbyReplicas || standbyReplicas > 0 && serveMode != service.ModePartitioned {
 		return fmt.Errorf("%w: --standby-replicas %d must be from 0 to %d, and needs --serve-mode %s", errUsage, standbyReplicas, cluster.MaxStandbyReplicas, service.ModePartitioned)
+	}
+	if err := membership.Validate(common.kafkaVersion); err != nil {
+		return fmt.Errorf("%w: --instance-id %q, --session-timeout %s: %w", errUsage, membership.InstanceID, membership.SessionTimeout, err)
 	}
 	if storageBufferMiB < 1 || storageBufferMiB > service.MaxStorageBuffer>>20 {
 		// The service checks its budget too; the flag's unit is MiB.
@@ -236,7 +242,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	svc, err := service.New(ctx, service.Config{Kafka: kc, Topics: common.topics(), DataDir: common.dataDir, KEKs: keks,
-		StorageBuffer: storageBufferMiB << 20, Web: webCfg, ServeMode: serveMode, StandbyReplicas: standbyReplicas, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
+		StorageBuffer: storageBufferMiB << 20, Web: webCfg, ServeMode: serveMode, StandbyReplicas: standbyReplicas, Membership: membership, Collectors: []prometheus.Collector{buildInfo()}, Logger: log})
 	if err != nil {
 		return err
 	}

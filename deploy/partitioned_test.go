@@ -14,7 +14,7 @@ import (
 // still reach the owner), and a Service for clients.
 func TestKubernetesPartitioned(t *testing.T) {
 	code := readCode(t)
-	for _, v := range []string{"EVENTFOLD_SERVE_MODE", "EVENTFOLD_ADVERTISED_URL", "EVENTFOLD_STANDBY_REPLICAS"} {
+	for _, v := range []string{"EVENTFOLD_SERVE_MODE", "EVENTFOLD_ADVERTISED_URL", "EVENTFOLD_STANDBY_REPLICAS", "EVENTFOLD_INSTANCE_ID"} {
 		if !slices.Contains(code.envVars, v) {
 			t.Fatalf("serve.go has no flag for %s", v)
 		}
@@ -75,12 +75,19 @@ func TestKubernetesPartitioned(t *testing.T) {
 	if n, err := strconv.Atoi(flagValue(args, "--standby-replicas")); err != nil || n < 1 || n > replicas-1 {
 		t.Errorf("--standby-replicas %q: want 1 to replicas - 1 (%v), so that a restarting pod's reads are answered", flagValue(args, "--standby-replicas"), get(sts, "spec", "replicas"))
 	}
-	podName := false
+	podName, instanceID := false, false
 	for _, e := range list(get(c, "env")) {
-		podName = podName || str(get(e, "name")) == "POD_NAME" && str(get(e, "valueFrom", "fieldRef", "fieldPath")) == "metadata.name"
+		fromName := str(get(e, "valueFrom", "fieldRef", "fieldPath")) == "metadata.name"
+		podName = podName || str(get(e, "name")) == "POD_NAME" && fromName
+		instanceID = instanceID || str(get(e, "name")) == "EVENTFOLD_INSTANCE_ID" && fromName
 	}
 	if !podName {
 		t.Error("the container has no env POD_NAME from metadata.name, which --advertised-url expands")
+	}
+	// A pod's stable name makes it a static member of the group: a
+	// restart costs no rebalance.
+	if !instanceID {
+		t.Error("the container has no env EVENTFOLD_INSTANCE_ID from metadata.name: a pod's restart would cost two rebalances")
 	}
 	// Each pod's share of the table is on a volume of its own.
 	dataDir := flagValue(args, "--data-dir")

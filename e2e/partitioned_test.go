@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,18 +48,42 @@ func startInstance(t *testing.T, broker string, topics kafka.Topics) *instance {
 // startStandbyInstance is startInstance with --standby-replicas.
 func startStandbyInstance(t *testing.T, broker string, topics kafka.Topics, standbys int) *instance {
 	t.Helper()
+	return startInstanceSpec(t, broker, topics, instanceSpec{standbys: standbys})
+}
+
+// instanceSpec is how startInstanceSpec starts an instance; the zero
+// value is startInstance's.
+type instanceSpec struct {
+	standbys int
+	// dataDir and addr, when set, let a restart keep the instance's data
+	// and advertised URL; empty are a temp dir and a free port.
+	dataDir, addr string
+	membership    kafka.Membership
+}
+
+// startInstanceSpec is startInstance as spec says.
+func startInstanceSpec(t *testing.T, broker string, topics kafka.Topics, spec instanceSpec) *instance {
+	t.Helper()
+	svc, stop := runService(t, instanceConfig(t, broker, topics, spec))
+	client := testkit.NewClient(svc.Server.AdvertisedURL())
+	client.HTTP.Transport = tokenTransport{token: partitionedToken}
+	return &instance{svc: svc, url: svc.Server.AdvertisedURL(), client: client, stop: stop}
+}
+
+// instanceConfig is the service configuration of a partitioned instance.
+func instanceConfig(t *testing.T, broker string, topics kafka.Topics, spec instanceSpec) service.Config {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	kc := kafka.DefaultConfig()
 	kc.Brokers = []string{broker}
 	cfg := web.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
+	cfg.Addr = cmp.Or(spec.addr, "127.0.0.1:0")
 	cfg.ReadTokens, cfg.WriteTokens = []string{partitionedToken}, []string{partitionedToken}
-	svc, stop := runService(t, service.Config{Kafka: kc, Topics: topics, DataDir: t.TempDir(), Web: cfg, Logger: log,
+	if spec.dataDir == "" {
+		spec.dataDir = t.TempDir()
+	}
+	return service.Config{Kafka: kc, Topics: topics, DataDir: spec.dataDir, Web: cfg, Logger: log,
 		RestartBackoff: 200 * time.Millisecond, ServeMode: service.ModePartitioned, MembershipRefresh: 200 * time.Millisecond,
-		StandbyReplicas: standbys})
-	client := testkit.NewClient(svc.Server.AdvertisedURL())
-	client.HTTP.Transport = tokenTransport{token: partitionedToken}
-	return &instance{svc: svc, url: svc.Server.AdvertisedURL(), client: client, stop: stop}
+		StandbyReplicas: spec.standbys, Membership: spec.membership}
 }
 
 // ownerOf returns the instance that owns id and one that does not.

@@ -82,6 +82,10 @@ type Config struct {
 	// read it beside the member's assignment, as the advertised address
 	// of a partitioned instance.
 	MemberData func() []byte
+	// Membership is how the processor joins its consumer group: with an
+	// instance id, as a static member that keeps its partitions across a
+	// clean restart.
+	Membership kafka.Membership
 	// Rebalanced, if set, is called when the group assigned the
 	// processor its partitions.
 	Rebalanced func()
@@ -100,6 +104,9 @@ func (c Config) Validate() error {
 		return errors.New("no group")
 	case c.Partitions <= 0:
 		return fmt.Errorf("partition count %d must be positive", c.Partitions)
+	}
+	if err := c.Membership.Validate(c.Kafka.Version); err != nil {
+		return fmt.Errorf("failed to validate group membership: %w", err)
 	}
 	return nil
 }
@@ -187,13 +194,27 @@ func (p *Processor) Run(ctx context.Context) error {
 		defer p.running.Store(false)
 		return p.runOnce(ctx)
 	}
-	return restart.Loop(ctx, p.cfg.RestartBackoff, run, func(err error) {
+	// A fenced static member stops for good: joining again would fence
+	// the instance that took its id, and so on (see fencedGroups).
+	var fatal error
+	loopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	_ = restart.Loop(loopCtx, p.cfg.RestartBackoff, run, func(err error) {
+		if errors.Is(err, ErrFenced) {
+			fatal = fmt.Errorf("failed to keep instance id %q in group %s: %w", p.cfg.Membership.InstanceID, p.cfg.Topics.Group, err)
+			p.log.Error("processor fenced: another instance runs with the same --instance-id; this one stops", "instance_id", p.cfg.Membership.InstanceID, "error", err)
+			stop()
+			return
+		}
 		p.metrics.restarts.Inc()
 		p.log.Warn("processor stopped, restarting", "error", err, "backoff", p.cfg.RestartBackoff)
 	})
+	return fatal
 }
 
 func (p *Processor) runOnce(ctx context.Context) error {
+	ctx, fence := context.WithCancelCause(ctx)
+	defer fence(nil)
 	// The local copy is kept across restarts: it holds only table writes
 	// Kafka acknowledged, up to its checkpoint (see checkpoints), and goka
 	// reads the table records after it.
@@ -220,7 +241,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
 		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.groupConfig())),
+		goka.WithConsumerGroupBuilder(fencedGroups(goka.ConsumerGroupBuilderWithConfig(p.groupConfig()), fence)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
 		goka.WithRebalanceCallback(func(a goka.Assignment) {
@@ -240,7 +261,14 @@ func (p *Processor) runOnce(ctx context.Context) error {
 	runCtx, stopTracking := context.WithCancel(ctx)
 	defer stopTracking()
 	go p.trackState(runCtx, gp)
-	if err := gp.Run(ctx); err != nil {
+	err = gp.Run(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrFenced) {
+		return cause
+	}
+	if errors.Is(err, sarama.ErrFencedInstancedId) { // refused at its join
+		return fmt.Errorf("%w: %w", ErrFenced, err)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to run goka processor: %w", err)
 	}
 	return nil
@@ -295,9 +323,12 @@ func (p *Processor) trackState(ctx context.Context, gp *goka.Processor) {
 }
 
 // groupConfig is the sarama configuration of the consumer group, which
-// carries MemberData to the other members.
+// carries MemberData to the other members. It is the only consumer group
+// of the process (views and standbys consume partitions directly), so
+// the only config that carries the instance id.
 func (p *Processor) groupConfig() *sarama.Config {
 	sc := p.cfg.Kafka.Sarama()
+	p.cfg.Membership.Apply(sc)
 	if p.cfg.MemberData != nil {
 		sc.Consumer.Group.Member.UserData = p.cfg.MemberData()
 	}

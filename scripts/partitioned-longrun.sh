@@ -17,7 +17,12 @@
 #     Eventfold-Served-By); printed: lookups/s and answers other than 200.
 #  4. Instance 1 is stopped with SIGTERM and started again on its data dir
 #     (RESTARTS times, default 1); printed: the time to its /readyz 200 and
-#     until every partition is owned again.
+#     until every partition is owned again. The instances are static
+#     members of the group (--instance-id longrun-<i>, README "Static
+#     membership"), so the restart costs no rebalance; STATIC=0 runs them
+#     as dynamic members, as before. Static members stay in the group for
+#     their session timeout (45 s) after the script stops them: wait that
+#     long before a run with STATIC=0 on the same GROUP.
 # Needs a Kafka at BROKERS (default 127.0.0.1:29092), curl >= 7.84, jq.
 set -euo pipefail
 BIN=$1 N=$2 E=$3
@@ -38,7 +43,8 @@ start() { # start I: instance I on its data dir and port
   local i=$1 port=$((BASE + 2 * $1))
   "$BIN" serve --brokers "$BROKERS" --kafka-version 4.0.0 --events-topic "$GROUP-events" --group "$GROUP" \
     --partitions "$PARTITIONS" --erasure=off --serve-mode partitioned --log-level warn \
-    --data-dir "$W/data-$i" --http-addr "127.0.0.1:$port" --advertised-url "http://127.0.0.1:$port" 2>>"$W/serve-$i.log" &
+    --data-dir "$W/data-$i" --http-addr "127.0.0.1:$port" --advertised-url "http://127.0.0.1:$port" \
+    --instance-id "$([ "${STATIC:-1}" = 0 ] || echo "longrun-$i")" 2>>"$W/serve-$i.log" &
   PIDS[$i]=$! URLS[$i]=http://127.0.0.1:$port
 }
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait || true; }
@@ -51,8 +57,8 @@ owned() { # partitions owned, summed over the instances
   done
   echo $sum
 }
-await_owned() { # the seconds since $1 until every partition is owned
-  until [ "$(owned)" = "$PARTITIONS" ]; do sleep 0.1; done
+await_owned() { # the seconds since $1 until every partition is owned (and, with $2, instance $2 owns some)
+  until [ "$(owned)" = "$PARTITIONS" ] && { [ -z "${2:-}" ] || [ "$(curl -s -m 2 "${URLS[$2]}/metrics" | awk '/^eventfold_partitions_owned / {print $2}')" -gt 0 ] 2>/dev/null; }; do sleep 0.1; done
   echo "$(date +%s.%N) - $1" | bc
 }
 T0=$(date +%s.%N)
@@ -100,5 +106,5 @@ for r in $(seq "${RESTARTS:-1}"); do
   T1=$(date +%s.%N)
   start 1
   until [ "$(curl -s -o /dev/null -w '%{http_code}' "${URLS[1]}/readyz")" = 200 ]; do sleep 0.02; done
-  echo "restart $r of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again after $(await_owned "$T1") s"
+  echo "restart $r of instance 1: ready after $(echo "$(date +%s.%N) - $T1" | bc) s, every partition owned again, some by it, after $(await_owned "$T1" 1) s"
 done

@@ -75,7 +75,11 @@ type Config struct {
 	// to serve its reads while its owner cannot; 0 keeps none. At most
 	// cluster.MaxStandbyReplicas, and useful up to the instances less one.
 	StandbyReplicas int
-	Logger          *slog.Logger
+	// Membership is how the processor joins its consumer group: an
+	// instance id makes it a static member, whose clean restart costs no
+	// rebalance (README: Static membership).
+	Membership kafka.Membership
+	Logger     *slog.Logger
 }
 
 // Serve modes.
@@ -106,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.StandbyReplicas > 0 && c.ServeMode != ModePartitioned {
 		return fmt.Errorf("standby replicas need serve mode %s: a replica holds the whole table already", ModePartitioned)
+	}
+	if err := c.Membership.Validate(c.Kafka.Version); err != nil {
+		return fmt.Errorf("failed to validate group membership: %w", err)
 	}
 	return nil
 }
@@ -181,7 +188,10 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	}
 	var err error
 	procCfg := processor.Config{Kafka: cfg.Kafka, Topics: topics, Partitions: partitions, Logger: s.log,
-		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer}
+		RestartBackoff: cfg.RestartBackoff, StorageDir: procDir, StorageBuffer: cfg.StorageBuffer, Membership: cfg.Membership}
+	if id := cfg.Membership.InstanceID; id != "" {
+		s.log.Info("static group membership: a restart within the session timeout keeps this instance's partitions", "instance_id", id, "session_timeout", cfg.Membership.Timeout())
+	}
 	partitioned := cfg.ServeMode == ModePartitioned
 	var router web.Router
 	if partitioned {
