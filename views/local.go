@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,13 @@ type local struct {
 	// partition itself.
 	ready   func() bool
 	standby *Standbys
+	// lingers keeps revoked partitions readable (linger.go): with
+	// standby copies, or in a replica that shares the processor's copy.
+	lingers bool
+	log     *slog.Logger
+	// mute, when set, stops the announcements of changes: a shared
+	// replica's full copy announces them instead.
+	mute *atomic.Bool
 
 	mu        sync.RWMutex
 	parts     map[int32]*localPartition
@@ -46,8 +54,8 @@ type local struct {
 	stopped   bool                // no more lingering: the view stopped
 }
 
-func newLocal(partitions int32, hub *Hub, ready func() bool) *local {
-	return &local{partitions: partitions, hub: hub, ready: ready, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
+func newLocal(partitions int32, hub *Hub, ready func() bool, log *slog.Logger) *local {
+	return &local{partitions: partitions, hub: hub, ready: ready, log: log, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
 }
 
 // builder wraps the processor's storage builder: each partition it opens
@@ -214,7 +222,7 @@ func (p *localPartition) Set(key string, value []byte) error {
 	if err := p.Storage.Set(key, value); err != nil {
 		return err
 	}
-	p.owner.hub.Publish(key, value)
+	p.owner.publish(key, value)
 	return nil
 }
 
@@ -223,8 +231,15 @@ func (p *localPartition) Delete(key string) error {
 	if err := p.Storage.Delete(key); err != nil {
 		return err
 	}
-	p.owner.hub.Publish(key, nil)
+	p.owner.publish(key, nil)
 	return nil
+}
+
+// publish announces a change, unless muted.
+func (l *local) publish(key string, value []byte) {
+	if l.mute == nil || !l.mute.Load() {
+		l.hub.Publish(key, value)
+	}
 }
 
 // localIterator yields the stored bytes as the table codec decodes them,
