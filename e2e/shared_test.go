@@ -35,6 +35,9 @@ func TestReplicaSharesTheProcessorsCopy(t *testing.T) {
 	if keys := gaugeValue(t, a, "eventfold_view_keys"); keys < float64(len(want)) {
 		t.Errorf("eventfold_view_keys = %v, want at least the %d customers", keys, len(want))
 	}
+	if n := sumCounter(t, a.reg, "eventfold_view_updates_total"); n < float64(len(want)) {
+		t.Errorf("eventfold_view_updates_total = %v, want at least one per customer (%d)", n, len(want))
+	}
 
 	b := startPipelineStored(t, broker, topics, dirB)
 	more := append(lines, testkit.Generate(2, 40, 200)...)

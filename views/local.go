@@ -12,6 +12,7 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/processor"
 )
@@ -44,9 +45,11 @@ type local struct {
 	// standby copies, or in a replica that shares the processor's copy.
 	lingers bool
 	log     *slog.Logger
-	// mute, when set, stops the announcements of changes: a shared
-	// replica's full copy announces them instead.
-	mute *atomic.Bool
+	// mute, when set, stops the announcements of changes, and their
+	// count in updates, if any: a shared replica's full copy announces
+	// and counts them instead.
+	mute    *atomic.Bool
+	updates prometheus.Counter
 
 	mu        sync.RWMutex
 	parts     map[int32]*localPartition
@@ -235,11 +238,15 @@ func (p *localPartition) Delete(key string) error {
 	return nil
 }
 
-// publish announces a change, unless muted.
+// publish counts and announces a change, unless muted.
 func (l *local) publish(key string, value []byte) {
-	if l.mute == nil || !l.mute.Load() {
-		l.hub.Publish(key, value)
+	if l.mute != nil && l.mute.Load() {
+		return
 	}
+	if l.updates != nil {
+		l.updates.Inc()
+	}
+	l.hub.Publish(key, value)
 }
 
 // localIterator yields the stored bytes as the table codec decodes them,

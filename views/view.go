@@ -145,6 +145,9 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 		return nil, err
 	}
 	v.metrics = m
+	if v.shared != nil {
+		v.shared.updates = m.updates
+	}
 	return v, nil
 }
 
