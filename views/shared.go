@@ -3,6 +3,8 @@ package views
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 )
@@ -32,8 +34,8 @@ const (
 // When the processor is seen owning fewer than all the partitions (other
 // instances share the group), the replica starts a goka view of the whole
 // table, as a replica without sharing does, and serves from it once it has
-// recovered; until then it serves the partitions it holds and is not
-// ready. A partition the processor closes (a rebalance, or the processor
+// recovered; until then it is not ready. A replica that made such a copy
+// in an earlier run starts it at once (copyMark). A partition the processor closes (a rebalance, or the processor
 // restarting) lingers, readable as it was, until the processor opens it
 // again or the full copy serves.
 type shared struct {
@@ -89,6 +91,36 @@ func (s *shared) ownsAll() bool {
 	return true
 }
 
+// copyMark names the file a shared replica writes in its storage dir when
+// it starts a copy of the whole table. A dir an earlier version left
+// (every replica then kept a copy) has none, and is not taken as a sign
+// that the instance shares the group.
+const copyMark = "shared-copy.v1"
+
+// keptCopy reports whether dir holds a copy a shared replica made.
+func keptCopy(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, copyMark))
+	return err == nil
+}
+
+// markCopy marks dir as holding a shared replica's copy; a failure costs
+// only the early start of the next run, so it is logged.
+func markCopy(dir string, log *slog.Logger) {
+	if dir == "" {
+		return
+	}
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, copyMark), nil, 0o644)
+	}
+	if err != nil {
+		log.Warn("failed to mark the view's copy", "dir", dir, "error", err)
+	}
+}
+
 // runShared serves the processor's partitions until ctx ends, and
 // replicates the whole table once the processor runs without owning every
 // partition.
@@ -99,7 +131,19 @@ func (v *View) runShared(ctx context.Context) error {
 	defer t.Stop()
 	var partial time.Time // since when the processor runs on fewer partitions
 	done := make(chan error, 1)
-	started := false
+	started, seenReady := false, false
+	start := func(why string) {
+		v.log.Info("copying the whole table", "why", why)
+		started = true
+		markCopy(v.cfg.StorageDir, v.log)
+		go func() { done <- v.runReplica(ctx) }()
+	}
+	// A copy this replica made in an earlier run says the instance
+	// shared the group then: catching it up costs little, and it serves
+	// sooner.
+	if keptCopy(v.cfg.StorageDir) {
+		start("a copy of the table kept from an earlier run")
+	}
 	for {
 		switch {
 		case started:
@@ -110,12 +154,15 @@ func (v *View) runShared(ctx context.Context) error {
 			}
 		case !v.cfg.Ready() || s.ownsAll():
 			partial = time.Time{}
+			seenReady = seenReady || v.cfg.Ready()
+		case !seenReady:
+			// The first assignment: readiness cannot be a stale one of
+			// an earlier assignment.
+			start("the processor owns only some partitions")
 		case partial.IsZero():
 			partial = time.Now()
 		case time.Since(partial) >= sharedSettle:
-			v.log.Info("the processor owns only some partitions: copying the whole table")
-			started = true
-			go func() { done <- v.runReplica(ctx) }()
+			start("the processor owns only some partitions")
 		}
 		select {
 		case <-ctx.Done():

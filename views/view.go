@@ -224,8 +224,10 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 	if err != nil {
 		return fmt.Errorf("failed to store table record for %s: %w", key, err)
 	}
-	v.metrics.updates.Inc()
+	// A shared replica counts and announces the changes of the copy it
+	// serves from: the processor's, until this one serves.
 	if v.shared == nil || v.shared.full.Load() {
+		v.metrics.updates.Inc()
 		v.hub.Publish(key, value)
 	}
 	return nil
