@@ -1,0 +1,87 @@
+package views
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/lovoo/goka/storage"
+
+	"github.com/eventfold/eventfold/internal/memstore"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// TestSharedReplicaServesThroughAProcessorRestart: a shared replica reads
+// the processor's partitions; when the processor closes one (it failed
+// and is rebuilt, or a rebalance), the partition stays readable as it was
+// until the processor opens it again, as the goka view a replica used to
+// keep went on serving. Between the reopen and its recovery the replica
+// is not ready.
+func TestSharedReplicaServesThroughAProcessorRestart(t *testing.T) {
+	const id = "c-1"
+	const partitions = 4
+	s := newShared(partitions, NewHub(nil), slog.Default())
+	build := s.builder(memstore.Builder())
+	open := func(n int32) storage.Storage {
+		t.Helper()
+		st, err := build("table", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	stores := make([]storage.Storage, partitions)
+	for n := range int32(partitions) {
+		stores[n] = open(n)
+		if n == processor.PartitionFor(id, partitions) {
+			if err := stores[n].Set(id, []byte(`{"id":"c-1","version":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.holdsAll() {
+			t.Fatalf("ready with %d of %d partitions recovered", n, partitions)
+		}
+		if err := stores[n].MarkRecovered(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(step string) error {
+		t.Helper()
+		tb, err := s.table()
+		if err != nil {
+			return err
+		}
+		value, err := tb.Get(id)
+		if err == nil && rawOf(value) == nil {
+			t.Fatalf("%s: %s not found", step, id)
+		}
+		return err
+	}
+	if err := read("recovered"); err != nil {
+		t.Fatalf("recovered: %v", err)
+	}
+
+	n := processor.PartitionFor(id, partitions)
+	if err := stores[n].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := read("closed"); err != nil {
+		t.Fatalf("the processor closed the partition: %v, want the state as it was", err)
+	}
+	stores[n] = open(n)
+	if err := read("reopened"); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("reopened, not yet recovered: %v, want ErrNotReady", err)
+	}
+	if err := stores[n].MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	s.settle(true)
+	for _, st := range stores {
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
