@@ -147,7 +147,7 @@ func (v *View) runShared(ctx context.Context) error {
 	for {
 		switch {
 		case started:
-			if !s.full.Load() && v.goka() != nil && v.goka().Recovered() {
+			if gv := v.goka(); !s.full.Load() && gv != nil && gv.Recovered() {
 				s.full.Store(true)
 				s.settle(true) // superseded: close the lingering partitions
 				v.log.Info("the replica's copy of the whole table serves")
