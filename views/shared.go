@@ -79,6 +79,25 @@ func (s *shared) holdsAll() bool {
 	return true
 }
 
+// positions returns, per partition it holds, the next table offset of
+// the copy that serves it: the processor's, or one that lingers, whose
+// lag then grows with the table, so that reads with a bound on staleness
+// refuse it.
+func (s *shared) positions() map[int32]int64 {
+	out := s.local.positions()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for n, p := range s.lingering {
+		if _, ok := out[n]; ok {
+			continue
+		}
+		if off, err := p.GetOffset(-1); err == nil && off >= 0 {
+			out[n] = off + 1
+		}
+	}
+	return out
+}
+
 // ownsAll reports whether the processor holds every partition, recovered.
 func (s *shared) ownsAll() bool {
 	s.mu.RLock()

@@ -15,8 +15,8 @@ import (
 // the processor's partitions; when the processor closes one (it failed
 // and is rebuilt, or a rebalance), the partition stays readable as it was
 // until the processor opens it again, as the goka view a replica used to
-// keep went on serving. Between the reopen and its recovery the replica
-// is not ready.
+// keep went on serving, with its position where it ends. Between the
+// reopen and its recovery the replica is not ready.
 func TestSharedReplicaServesThroughAProcessorRestart(t *testing.T) {
 	const id = "c-1"
 	const partitions = 4
@@ -38,6 +38,9 @@ func TestSharedReplicaServesThroughAProcessorRestart(t *testing.T) {
 		stores[n] = open(n)
 		if n == processor.PartitionFor(id, partitions) {
 			if err := stores[n].Set(id, []byte(`{"id":"c-1","version":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := stores[n].SetOffset(41); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -70,6 +73,11 @@ func TestSharedReplicaServesThroughAProcessorRestart(t *testing.T) {
 	}
 	if err := read("closed"); err != nil {
 		t.Fatalf("the processor closed the partition: %v, want the state as it was", err)
+	}
+	// Its position stays where the copy ends, so that its lag grows with
+	// the table and reads with a bound on staleness refuse it.
+	if got, ok := s.positions()[n]; !ok || got != 42 {
+		t.Errorf("position of the closed partition: %d (%v), want 42", got, ok)
 	}
 	stores[n] = open(n)
 	if err := read("reopened"); !errors.Is(err, ErrNotReady) {
