@@ -50,6 +50,10 @@ type local struct {
 	// and counts them instead.
 	mute    *atomic.Bool
 	updates prometheus.Counter
+	// shared is set for a shared replica (shared.go): a partition opened
+	// on a kept copy serves while it catches up, and lists include the
+	// lingering partitions.
+	shared bool
 
 	mu        sync.RWMutex
 	parts     map[int32]*localPartition
@@ -83,7 +87,7 @@ func (l *local) partition(id string) (st storage.Storage, standby bool, err erro
 	l.mu.RLock()
 	p := l.parts[n]
 	l.mu.RUnlock()
-	if p != nil && p.recovered.Load() && l.ready() {
+	if p != nil && p.readable() && l.ready() {
 		return p, false, nil
 	}
 	if c := l.standby.serving(n); c != nil {
@@ -145,17 +149,27 @@ func (l *local) Get(id string) (any, error) {
 func (l *local) IteratorWithRange(start, limit string) (goka.Iterator, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	iters := make([]storage.Iterator, 0, len(l.parts))
+	held := make([]storage.Storage, 0, len(l.parts))
 	for _, p := range l.parts {
-		if !p.recovered.Load() {
-			continue
+		if p.readable() {
+			held = append(held, p)
 		}
+	}
+	if l.shared { // the partitions the processor gave up, as they were
+		for n, p := range l.lingering {
+			if l.parts[n] == nil {
+				held = append(held, p.Storage)
+			}
+		}
+	}
+	iters := make([]storage.Iterator, 0, len(held))
+	for _, p := range held {
 		it, err := p.IteratorWithRange([]byte(start), []byte(limit))
 		if err != nil {
 			for _, open := range iters {
 				open.Release()
 			}
-			return nil, fmt.Errorf("failed to open partition %d: %w", p.partition, err)
+			return nil, fmt.Errorf("failed to open a partition: %w", err)
 		}
 		iters = append(iters, it)
 	}
@@ -182,13 +196,25 @@ type localPartition struct {
 	partition int32
 	owner     *local
 	recovered atomic.Bool
+	kept      atomic.Bool // opened on a kept copy, in a shared replica
 }
+
+// readable reports whether lookups may read the partition: recovered, or
+// in a shared replica opened on a kept copy.
+func (p *localPartition) readable() bool { return p.recovered.Load() || p.kept.Load() }
 
 // Open makes the partition known to lookups, which still wait for it to
 // be recovered.
 func (p *localPartition) Open() error {
 	if err := p.Storage.Open(); err != nil {
 		return err
+	}
+	if p.owner.shared {
+		// A kept copy holds a prefix of the table (the processor's
+		// checkpoints): readable while it catches up, as a lagging
+		// replica is.
+		off, err := p.Storage.GetOffset(-1)
+		p.kept.Store(err == nil && off >= 0)
 	}
 	p.owner.mu.Lock()
 	p.owner.parts[p.partition] = p

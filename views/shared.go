@@ -52,7 +52,7 @@ func newShared(partitions int32, hub *Hub, log *slog.Logger) *shared {
 	// The processor's readiness does not gate reads: a partition serves
 	// once recovered, and while it lingers after the processor closed it.
 	s.local = newLocal(partitions, hub, func() bool { return true }, log)
-	s.lingers, s.mute = true, &s.full
+	s.lingers, s.mute, s.local.shared = true, &s.full, true
 	return s
 }
 
@@ -72,7 +72,7 @@ func (s *shared) holdsAll() bool {
 	defer s.mu.RUnlock()
 	for n := range s.partitions {
 		p := s.parts[n]
-		if (p == nil || !p.recovered.Load()) && s.lingering[n] == nil {
+		if (p == nil || !p.readable()) && s.lingering[n] == nil {
 			return false
 		}
 	}
