@@ -37,23 +37,7 @@ func TestKeptProcessorStoreHoldsOnlyWhatTheTableHolds(t *testing.T) {
 		event("kept-2", "customer.renamed", `{"name":"Kept Twice"}`),
 	})
 
-	// Fail every table write while failing is set, after holding it a
-	// moment, as a broker going away would.
-	table := string(goka.GroupTable(goka.Group(topics.Group)))
-	var failing atomic.Bool
-	var failed atomic.Int64
-	failing.Store(true)
-	cluster := broker.Cluster()
-	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		produce := req.(*kmsg.ProduceRequest)
-		if !failing.Load() || !carriesTopic(produce, table) {
-			return nil, nil, false
-		}
-		cluster.SleepControl(func() { time.Sleep(200 * time.Millisecond) })
-		failed.Add(1)
-		return failProduce(produce, kerr.MessageTooLarge.Code), nil, true
-	})
+	failing, failed := failTableWrites(broker, topics, 200*time.Millisecond)
 
 	dir := t.TempDir()
 	first := startPipelineStored(t, broker.Addr(), topics, dir)
@@ -177,4 +161,25 @@ func assertStoreEqualsTable(t *testing.T, broker, dataDir string, topics kafka.T
 			t.Errorf("key %s is in the kept copy and not in the table", k)
 		}
 	}
+}
+
+// failTableWrites makes the broker fail every table write while failing
+// is set (it starts set), after holding it for hold, as a broker going
+// away would; failed counts them.
+func failTableWrites(broker *embedded.Broker, topics kafka.Topics, hold time.Duration) (failing *atomic.Bool, failed *atomic.Int64) {
+	table := string(goka.GroupTable(goka.Group(topics.Group)))
+	failing, failed = new(atomic.Bool), new(atomic.Int64)
+	failing.Store(true)
+	cluster := broker.Cluster()
+	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		produce := req.(*kmsg.ProduceRequest)
+		if !failing.Load() || !carriesTopic(produce, table) {
+			return nil, nil, false
+		}
+		cluster.SleepControl(func() { time.Sleep(hold) })
+		failed.Add(1)
+		return failProduce(produce, kerr.MessageTooLarge.Code), nil, true
+	})
+	return failing, failed
 }

@@ -76,6 +76,12 @@ type Config struct {
 	// WrapStorage, if set, wraps the storage of each partition the
 	// processor is assigned: a partitioned view serves lookups from it.
 	WrapStorage func(storage.Builder) storage.Builder
+	// WrapAcknowledged, if set, wraps the kept copy of each partition
+	// under the checkpoints: the wrapper sees the table records recovery
+	// reads and the processor's writes once Kafka acknowledged them, in
+	// table order, never a write the table may not get. A replica view
+	// serves the partitions the processor owns from it.
+	WrapAcknowledged func(storage.Builder) storage.Builder
 	// MemberData, if set, returns what the processor sends to the
 	// consumer group as this member's user data (sarama's
 	// Consumer.Group.Member.UserData) at each build: the other instances
@@ -226,6 +232,9 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		sb = store.Processor(p.cfg.StorageDir, cmp.Or(p.cfg.StorageBuffer, store.DefaultBuffer), func(path string, err error) {
 			p.log.Warn("processor storage corrupted, starting it empty to recover it from the table", "path", path, "error", err)
 		})
+	}
+	if p.cfg.WrapAcknowledged != nil {
+		sb = p.cfg.WrapAcknowledged(sb)
 	}
 	acks := newCheckpoints(p.metrics.recovered)
 	sb = acks.builder(sb)

@@ -39,7 +39,7 @@ type lingerer struct {
 // lingering is off, or the view has stopped: the partition is then closed
 // at once.
 func (l *local) linger(p *localPartition) bool {
-	if l.standby == nil {
+	if !l.lingers {
 		return false
 	}
 	l.mu.Lock()
@@ -93,7 +93,7 @@ func (l *local) settle(stop bool) {
 
 func (l *local) closeLingering(p *localPartition) {
 	if err := p.Storage.Close(); err != nil {
-		l.standby.log.Warn("failed to close a revoked partition", "partition", p.partition, "error", err)
+		l.log.Warn("failed to close a revoked partition", "partition", p.partition, "error", err)
 	}
 }
 

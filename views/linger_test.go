@@ -18,9 +18,9 @@ func TestRevokedPartitionLingersThroughTheRebalance(t *testing.T) {
 	const id = "c-1"
 	n := processor.PartitionFor(id, 4)
 	open := func(t *testing.T, standby bool, ready *bool) (*local, *localPartition) {
-		l := newLocal(4, NewHub(nil), func() bool { return *ready })
+		l := newLocal(4, NewHub(nil), func() bool { return *ready }, slog.Default())
 		if standby {
-			l.standby = &Standbys{log: slog.Default()}
+			l.standby, l.lingers = &Standbys{log: slog.Default()}, true
 		}
 		st, err := l.builder(memstore.Builder())("table", n)
 		if err != nil {

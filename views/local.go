@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/processor"
 )
@@ -39,6 +41,19 @@ type local struct {
 	// partition itself.
 	ready   func() bool
 	standby *Standbys
+	// lingers keeps revoked partitions readable (linger.go): with
+	// standby copies, or in a replica that shares the processor's copy.
+	lingers bool
+	log     *slog.Logger
+	// mute, when set, stops the announcements of changes, and their
+	// count in updates, if any: a shared replica's full copy announces
+	// and counts them instead.
+	mute    *atomic.Bool
+	updates prometheus.Counter
+	// shared is set for a shared replica (shared.go): a partition opened
+	// on a kept copy serves while it catches up, and lists include the
+	// lingering partitions.
+	shared bool
 
 	mu        sync.RWMutex
 	parts     map[int32]*localPartition
@@ -46,8 +61,8 @@ type local struct {
 	stopped   bool                // no more lingering: the view stopped
 }
 
-func newLocal(partitions int32, hub *Hub, ready func() bool) *local {
-	return &local{partitions: partitions, hub: hub, ready: ready, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
+func newLocal(partitions int32, hub *Hub, ready func() bool, log *slog.Logger) *local {
+	return &local{partitions: partitions, hub: hub, ready: ready, log: log, parts: map[int32]*localPartition{}, lingering: map[int32]*lingerer{}}
 }
 
 // builder wraps the processor's storage builder: each partition it opens
@@ -72,7 +87,7 @@ func (l *local) partition(id string) (st storage.Storage, standby bool, err erro
 	l.mu.RLock()
 	p := l.parts[n]
 	l.mu.RUnlock()
-	if p != nil && p.recovered.Load() && l.ready() {
+	if p != nil && p.readable() && l.ready() {
 		return p, false, nil
 	}
 	if c := l.standby.serving(n); c != nil {
@@ -134,17 +149,27 @@ func (l *local) Get(id string) (any, error) {
 func (l *local) IteratorWithRange(start, limit string) (goka.Iterator, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	iters := make([]storage.Iterator, 0, len(l.parts))
+	held := make([]storage.Storage, 0, len(l.parts))
 	for _, p := range l.parts {
-		if !p.recovered.Load() {
-			continue
+		if p.readable() {
+			held = append(held, p)
 		}
+	}
+	if l.shared { // the partitions the processor gave up, as they were
+		for n, p := range l.lingering {
+			if l.parts[n] == nil {
+				held = append(held, p.Storage)
+			}
+		}
+	}
+	iters := make([]storage.Iterator, 0, len(held))
+	for _, p := range held {
 		it, err := p.IteratorWithRange([]byte(start), []byte(limit))
 		if err != nil {
 			for _, open := range iters {
 				open.Release()
 			}
-			return nil, fmt.Errorf("failed to open partition %d: %w", p.partition, err)
+			return nil, fmt.Errorf("failed to open a partition: %w", err)
 		}
 		iters = append(iters, it)
 	}
@@ -171,13 +196,25 @@ type localPartition struct {
 	partition int32
 	owner     *local
 	recovered atomic.Bool
+	kept      atomic.Bool // opened on a kept copy, in a shared replica
 }
+
+// readable reports whether lookups may read the partition: recovered, or
+// in a shared replica opened on a kept copy.
+func (p *localPartition) readable() bool { return p.recovered.Load() || p.kept.Load() }
 
 // Open makes the partition known to lookups, which still wait for it to
 // be recovered.
 func (p *localPartition) Open() error {
 	if err := p.Storage.Open(); err != nil {
 		return err
+	}
+	if p.owner.shared {
+		// A kept copy holds a prefix of the table (the processor's
+		// checkpoints): readable while it catches up, as a lagging
+		// replica is.
+		off, err := p.Storage.GetOffset(-1)
+		p.kept.Store(err == nil && off >= 0)
 	}
 	p.owner.mu.Lock()
 	p.owner.parts[p.partition] = p
@@ -214,7 +251,7 @@ func (p *localPartition) Set(key string, value []byte) error {
 	if err := p.Storage.Set(key, value); err != nil {
 		return err
 	}
-	p.owner.hub.Publish(key, value)
+	p.owner.publish(key, value)
 	return nil
 }
 
@@ -223,8 +260,19 @@ func (p *localPartition) Delete(key string) error {
 	if err := p.Storage.Delete(key); err != nil {
 		return err
 	}
-	p.owner.hub.Publish(key, nil)
+	p.owner.publish(key, nil)
 	return nil
+}
+
+// publish counts and announces a change, unless muted.
+func (l *local) publish(key string, value []byte) {
+	if l.mute != nil && l.mute.Load() {
+		return
+	}
+	if l.updates != nil {
+		l.updates.Inc()
+	}
+	l.hub.Publish(key, value)
 }
 
 // localIterator yields the stored bytes as the table codec decodes them,

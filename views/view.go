@@ -66,7 +66,13 @@ type Config struct {
 	// Standby, for a partitioned view, keeps warm copies of partitions
 	// other instances own (standby.go); nil keeps none.
 	Standby *StandbyConfig
-	Logger  *slog.Logger
+	// Shared makes a replica serve the partitions the processor of this
+	// instance owns from the processor's copy of them (AcknowledgedBuilder)
+	// instead of keeping a second copy, and copy the whole table only
+	// once the processor is seen to own fewer than all partitions
+	// (shared.go). It needs Partitions and Ready, as Partitioned does.
+	Shared bool
+	Logger *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -77,8 +83,11 @@ func (c Config) Validate() error {
 	if c.Topics.Group == "" {
 		return errors.New("no group")
 	}
-	if c.Partitioned && (c.Partitions <= 0 || c.Ready == nil) {
-		return errors.New("a partitioned view needs the partition count and the processor's readiness")
+	if (c.Partitioned || c.Shared) && (c.Partitions <= 0 || c.Ready == nil) {
+		return errors.New("a partitioned or shared view needs the partition count and the processor's readiness")
+	}
+	if c.Partitioned && c.Shared {
+		return errors.New("a view is partitioned or a shared replica, not both")
 	}
 	return nil
 }
@@ -95,6 +104,7 @@ type View struct {
 	accepted atomic.Int64              // the sum of their versions
 	local    *local                    // the processor's partitions, when partitioned
 	standby  *Standbys                 // copies of other partitions, if any
+	shared   *shared                   // the processor's partitions, for a shared replica
 }
 
 // table is what lookups read: a goka view (a replica of every partition)
@@ -117,21 +127,27 @@ func New(cfg Config, reg prometheus.Registerer) (*View, error) {
 	}
 	v := &View{cfg: cfg, log: cfg.Logger.With("component", "view"), hub: NewHub(cfg.OpenState)}
 	if cfg.Partitioned {
-		v.local = newLocal(cfg.Partitions, v.hub, cfg.Ready)
+		v.local = newLocal(cfg.Partitions, v.hub, cfg.Ready, v.log)
 		if cfg.Standby != nil {
 			s, err := newStandbys(*cfg.Standby, v.hub, reg)
 			if err != nil {
 				return nil, err
 			}
 			s.moving, s.serves, s.settle = v.local.moving, v.local.serves, v.local.settle
-			v.standby, v.local.standby = s, s
+			v.standby, v.local.standby, v.local.lingers = s, s, true
 		}
+	}
+	if cfg.Shared {
+		v.shared = newShared(cfg.Partitions, v.hub, v.log)
 	}
 	m, err := newMetrics(reg, v)
 	if err != nil {
 		return nil, err
 	}
 	v.metrics = m
+	if v.shared != nil {
+		v.shared.updates = m.updates
+	}
 	return v, nil
 }
 
@@ -150,6 +166,15 @@ func (v *View) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	if v.shared != nil {
+		return v.runShared(ctx)
+	}
+	return v.runReplica(ctx)
+}
+
+// runReplica replicates the whole table with a goka view, rebuilt after a
+// failure, until ctx ends.
+func (v *View) runReplica(ctx context.Context) error {
 	return restart.Loop(ctx, v.cfg.RestartBackoff, v.runOnce, func(err error) {
 		v.metrics.restarts.Inc()
 		v.log.Warn("view stopped, restarting", "error", err, "backoff", v.cfg.RestartBackoff)
@@ -157,6 +182,10 @@ func (v *View) Run(ctx context.Context) error {
 }
 
 func (v *View) runOnce(ctx context.Context) error {
+	keys, accepted := &v.keys, &v.accepted
+	if v.shared != nil {
+		keys, accepted = &v.shared.fullKeys, &v.shared.fullAccepted
+	}
 	sb := memstore.Builder()
 	if v.cfg.StorageDir != "" {
 		sb = store.View(v.cfg.StorageDir, cmp.Or(v.cfg.StorageBuffer, store.DefaultBuffer), func(path string, err error) {
@@ -165,7 +194,7 @@ func (v *View) runOnce(ctx context.Context) error {
 	}
 	gv, err := goka.NewView(v.cfg.Kafka.Brokers, goka.GroupTable(goka.Group(v.cfg.Topics.Group)), tableCodec{},
 		goka.WithViewHasher(processor.NewMurmur2Hasher),
-		goka.WithViewStorageBuilder(countingBuilder(sb, &v.keys, &v.accepted)),
+		goka.WithViewStorageBuilder(countingBuilder(sb, keys, accepted)),
 		goka.WithViewCallback(v.update),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger, "goka-view")),
@@ -195,8 +224,12 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 	if err != nil {
 		return fmt.Errorf("failed to store table record for %s: %w", key, err)
 	}
-	v.metrics.updates.Inc()
-	v.hub.Publish(key, value)
+	// A shared replica counts and announces the changes of the copy it
+	// serves from: the processor's, until this one serves.
+	if v.shared == nil || v.shared.full.Load() {
+		v.metrics.updates.Inc()
+		v.hub.Publish(key, value)
+	}
 	return nil
 }
 
@@ -211,6 +244,17 @@ func (v *View) StorageBuilder(inner storage.Builder) storage.Builder {
 		return inner
 	}
 	return v.local.builder(countingBuilder(inner, &v.keys, &v.accepted))
+}
+
+// AcknowledgedBuilder wraps the builder of the processor's kept copy,
+// under its checkpoints (processor.Config.WrapAcknowledged): a shared
+// replica serves the partitions it opens, counts their keys and
+// announces their changes; any other view leaves it as it is.
+func (v *View) AcknowledgedBuilder(inner storage.Builder) storage.Builder {
+	if v.shared == nil {
+		return inner
+	}
+	return v.shared.builder(countingBuilder(inner, &v.keys, &v.accepted))
 }
 
 // Partitioned reports whether the view serves only this instance's
@@ -266,6 +310,9 @@ func (v *View) table() (table, error) {
 		}
 		return v.local, nil
 	}
+	if v.shared != nil && !v.shared.full.Load() {
+		return v.shared.table()
+	}
 	gv := v.goka()
 	if gv == nil {
 		return nil, ErrNotReady
@@ -280,17 +327,30 @@ func (v *View) GokaView() *goka.View { return v.goka() }
 
 // Keys returns the number of table entries the view holds, including
 // version-0 entries that only hold decisions.
-func (v *View) Keys() int64 { return v.keys.Load() }
+func (v *View) Keys() int64 {
+	if v.shared != nil && v.shared.full.Load() {
+		return v.shared.fullKeys.Load()
+	}
+	return v.keys.Load()
+}
 
 // Accepted returns the events ever accepted, as the table holds them: the
 // sum of the customers' versions.
-func (v *View) Accepted() int64 { return v.accepted.Load() }
+func (v *View) Accepted() int64 {
+	if v.shared != nil && v.shared.full.Load() {
+		return v.shared.fullAccepted.Load()
+	}
+	return v.accepted.Load()
+}
 
 // Positions returns, per partition of the table, the next offset the view
 // will read: the basis of its lag.
 func (v *View) Positions() (map[int32]int64, error) {
 	if v.local != nil {
 		return v.local.positions(), nil
+	}
+	if v.shared != nil && !v.shared.full.Load() {
+		return v.shared.positions(), nil
 	}
 	gv := v.goka()
 	if gv == nil {
@@ -316,6 +376,9 @@ func (v *View) Recovered() bool {
 	if v.local != nil {
 		// Standby copies serve while the processor does not run.
 		return v.cfg.Ready() || len(v.standby.Held()) > 0
+	}
+	if v.shared != nil && !v.shared.full.Load() {
+		return v.shared.holdsAll()
 	}
 	gv := v.goka()
 	return gv != nil && gv.Recovered()

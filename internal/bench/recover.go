@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -22,8 +23,9 @@ type RecoverResult struct {
 	// BareConsumer is the baseline: kgo reading the table topic to its
 	// end; the median of three reads: before each view and after both.
 	BareConsumer Throughput `json:"bare_consumer"`
-	// LevelDB is a view on an empty storage dir, as serve runs it;
-	// InMemory is the in-memory view.
+	// LevelDB is a view on an empty storage dir: the full copy of the
+	// table a replica makes when its processor does not own every
+	// partition; InMemory is the in-memory view.
 	LevelDB  ViewRecovery `json:"leveldb_view"`
 	InMemory ViewRecovery `json:"memory_view"`
 	// Serve restarts `eventfold serve` as a child process; nil without a
@@ -53,9 +55,8 @@ type ViewRecovery struct {
 // recoverPoll is how often Recovered is asked: the time resolution.
 const recoverPoll = 5 * time.Millisecond
 
-// runRecover measures the baseline, then an in-memory view (stopped
-// afterwards), then a leveldb view, which it leaves running as the
-// service's view.
+// runRecover measures the baseline, then an in-memory view and a leveldb
+// view (each stopped afterwards), then starts the service's view.
 func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Writer, progress func(string, ...any)) (*RecoverResult, error) {
 	r := &RecoverResult{}
 	hwms, records, err := cl.endOffsets(ctx, svc.topics.Table())
@@ -72,33 +73,25 @@ func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Write
 	}
 
 	progress("recovering a fresh in-memory view")
-	mem, err := svc.newView("")
-	if err != nil {
+	if r.InMemory, err = recoverFresh(ctx, svc, "", records, nil); err != nil {
 		return nil, err
 	}
-	memCtx, stopMem := context.WithCancel(ctx)
-	memDone := make(chan error, 1)
-	r.InMemory, err = recoverView(memCtx, mem, records, func() { go func() { memDone <- mem.Run(memCtx) }() })
-	stopMem()
-	if err != nil {
-		return nil, err
-	}
-	if err := <-memDone; err != nil {
-		return nil, fmt.Errorf("failed to stop the in-memory view: %w", err)
-	}
-
 	if err := bare.sample(1); err != nil {
 		return nil, err
 	}
+	// The service's own view shares the processor's copy when the
+	// processor owns every partition, as here, and has nothing to
+	// recover; a fresh view on an empty dir is the full copy a replica
+	// makes when it shares the group with other instances.
 	progress("recovering a fresh leveldb view")
-	view := svc.view()
-	stop, err := startProfile(profile)
+	dir, err := os.MkdirTemp(cl.tmp, "view-")
 	if err != nil {
+		return nil, fmt.Errorf("failed to make the view's dir: %w", err)
+	}
+	if r.LevelDB, err = recoverFresh(ctx, svc, dir, records, profile); err != nil {
 		return nil, err
 	}
-	r.LevelDB, err = recoverView(ctx, view, records, svc.startView)
-	stop()
-	if err != nil {
+	if _, err := recoverView(ctx, svc.view(), 0, svc.startView); err != nil {
 		return nil, err
 	}
 	if err := bare.sample(1); err != nil {
@@ -107,6 +100,32 @@ func runRecover(ctx context.Context, cl *cluster, svc *service, profile io.Write
 	r.BareConsumer = bare.median()
 	r.Keys = r.LevelDB.Keys
 	r.Ratio = r.LevelDB.RecordsPerSec / r.BareConsumer.PerSec
+	return r, nil
+}
+
+// recoverFresh times a fresh view on storageDir (in memory when empty) to
+// Recovered, under a CPU profile into profile if any, and stops it.
+func recoverFresh(ctx context.Context, svc *service, storageDir string, records int64, profile io.Writer) (ViewRecovery, error) {
+	v, err := svc.newView(storageDir)
+	if err != nil {
+		return ViewRecovery{}, err
+	}
+	vctx, stopView := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		stopView()
+		return ViewRecovery{}, err
+	}
+	r, err := recoverView(vctx, v, records, func() { go func() { done <- v.Run(vctx) }() })
+	stopProfile()
+	stopView()
+	if err != nil {
+		return ViewRecovery{}, err
+	}
+	if err := <-done; err != nil {
+		return ViewRecovery{}, fmt.Errorf("failed to stop the fresh view: %w", err)
+	}
 	return r, nil
 }
 

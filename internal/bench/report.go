@@ -119,7 +119,7 @@ func (r *Report) judge() {
 			join(note, fmt.Sprintf("fixed baseline p99 %.2f ms", l.Baseline.P99ms)))
 	}
 	if v := r.Recover; v != nil {
-		add("recover ≥ 50% of bare consumer", v.Ratio, percent(v.Ratio), v.Ratio >= 0.5, "leveldb view, as serve runs it")
+		add("recover ≥ 50% of bare consumer", v.Ratio, percent(v.Ratio), v.Ratio >= 0.5, "leveldb view, a replica's full copy")
 	}
 	if w := r.Write; w != nil {
 		add("write p99 < 50 ms at 16 writers", w.Service.P99ms, fmt.Sprintf("%.2f ms", w.Service.P99ms), w.Service.P99ms < 50, atLoad(w.Writers, 16, "writers"))

@@ -48,7 +48,7 @@ func (r *Report) Print(out io.Writer) error {
 		p("")
 		p("recover (%s table records, %s keys)\trecords/s\tkeys/s\tseconds\tvs bare consumer\tretained heap", count(float64(v.TableRecords)), count(float64(v.Keys)))
 		p("  bare consumer of the table, kgo (baseline)\t%s\t\t%.2f\t100%%\t", count(v.BareConsumer.PerSec), v.BareConsumer.Seconds)
-		p("  fresh view, leveldb (as serve)\t%s\t%s\t%.2f\t%s\t%s", count(v.LevelDB.RecordsPerSec), count(v.LevelDB.KeysPerSec), v.LevelDB.Seconds, percent(v.Ratio), megabytes(float64(v.LevelDB.RetainedHeapBytes)))
+		p("  fresh view, leveldb (full copy)\t%s\t%s\t%.2f\t%s\t%s", count(v.LevelDB.RecordsPerSec), count(v.LevelDB.KeysPerSec), v.LevelDB.Seconds, percent(v.Ratio), megabytes(float64(v.LevelDB.RetainedHeapBytes)))
 		p("  fresh view, in memory\t%s\t%s\t%.2f\t%s\t%s", count(v.InMemory.RecordsPerSec), count(v.InMemory.KeysPerSec), v.InMemory.Seconds,
 			percent(v.InMemory.RecordsPerSec/v.BareConsumer.PerSec), megabytes(float64(v.InMemory.RetainedHeapBytes)))
 		if sv := v.Serve; sv != nil {

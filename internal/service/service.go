@@ -222,14 +222,16 @@ func (s *Service) build(cfg Config, partitions int32) error {
 	}
 	// A partitioned view reads the processor's storage, and is ready
 	// when the processor is: built first, it wraps the processor's
-	// storage builder.
+	// storage builder. A replica shares the processor's acknowledged
+	// copy of the partitions it owns, and copies the whole table only
+	// when it does not own them all.
 	s.View, err = views.New(views.Config{Kafka: cfg.Kafka, Topics: topics, StorageDir: viewDir, StorageBuffer: cfg.StorageBuffer,
 		RestartBackoff: cfg.RestartBackoff, OpenState: openState, Logger: s.log, Standby: standby,
-		Partitioned: partitioned, Partitions: partitions, Ready: func() bool { return s.Processor.Ready() }}, reg)
+		Partitioned: partitioned, Shared: !partitioned, Partitions: partitions, Ready: func() bool { return s.Processor.Ready() }}, reg)
 	if err != nil {
 		return err
 	}
-	procCfg.WrapStorage = s.View.StorageBuilder
+	procCfg.WrapStorage, procCfg.WrapAcknowledged = s.View.StorageBuilder, s.View.AcknowledgedBuilder
 	s.Processor, err = processor.New(procCfg, reg)
 	if err != nil {
 		return err
