@@ -33,10 +33,14 @@ const offsetKey = "__offset"
 //
 // wo are the options of every batch written, nil for leveldb's defaults.
 //
+// cache bounds the bytes of written or read values kept in memory after
+// their batch is written, over all the partitions open (see valueCache);
+// 0 keeps none.
+//
 // onCorrupt, if not nil, lets a partition whose files are corrupted start
 // empty: it is called, the files are removed, and the partition is
 // recovered from the table topic like a new one.
-func batchedBuilder(dir string, budget int, opts *opt.Options, wo *opt.WriteOptions, onCorrupt func(path string, err error)) storage.Builder {
+func batchedBuilder(dir string, budget, cache int, opts *opt.Options, wo *opt.WriteOptions, onCorrupt func(path string, err error)) storage.Builder {
 	open := new(atomic.Int64)
 	return func(topic string, partition int32) (storage.Storage, error) {
 		path := filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition))
@@ -56,7 +60,8 @@ func batchedBuilder(dir string, budget int, opts *opt.Options, wo *opt.WriteOpti
 			return nil, errors.Join(err, db.Close(), closeFiles())
 		}
 		open.Add(1)
-		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open, wo: wo}, nil
+		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open, wo: wo,
+			cache: valueCache{budget: cache, open: open}}, nil
 	}
 }
 
@@ -82,26 +87,41 @@ type batched struct {
 	pendingBytes int
 	offset       *int64
 	closed       bool
+	cache        valueCache
+	flushes      uint64 // batches written, to tell a read that raced one
 }
 
 func (b *batched) Has(key string) (bool, error) {
-	b.mu.Lock()
-	v, ok := b.pending[key]
-	b.mu.Unlock()
-	if ok {
-		return v != nil, nil
-	}
-	return b.Storage.Has(key)
+	v, err := b.Get(key)
+	return v != nil, err
 }
 
+// Get reads the pending writes, then the values kept after their batch,
+// then leveldb; a value read from leveldb is kept unless a batch was
+// written while it was read (it may be older than that batch's).
 func (b *batched) Get(key string) ([]byte, error) {
 	b.mu.Lock()
 	v, ok := b.pending[key]
+	if !ok {
+		v, ok = b.cache.get(key)
+	}
+	flushes := b.flushes
 	b.mu.Unlock()
 	if ok {
 		return v, nil
 	}
-	return b.Storage.Get(key)
+	v, err := b.Storage.Get(key)
+	if err != nil || v == nil {
+		return v, err
+	}
+	b.mu.Lock()
+	if b.flushes == flushes {
+		if _, written := b.pending[key]; !written {
+			b.cache.put(key, v)
+		}
+	}
+	b.mu.Unlock()
+	return v, nil
 }
 
 func (b *batched) Set(key string, value []byte) error {
@@ -123,6 +143,7 @@ func (b *batched) put(key string, value []byte) error {
 	}
 	b.pending[key] = value
 	b.pendingBytes += len(value)
+	b.cache.remove(key)
 	// The flush waits for the offset of this write (SetOffset), so that a
 	// batch ends with its offset; twice the share bounds the memory of a
 	// caller that never sets one.
@@ -182,6 +203,7 @@ func (b *batched) Close() error {
 	if !b.closed {
 		b.closed = true
 		b.open.Add(-1)
+		b.cache.clear()
 	}
 	b.mu.Unlock()
 	if err := b.flush(); err != nil {
@@ -213,6 +235,12 @@ func (b *batched) flushLocked() error {
 	}
 	if err := b.db.Write(batch, b.wo); err != nil {
 		return fmt.Errorf("failed to write a batch to leveldb: %w", err)
+	}
+	b.flushes++
+	for k, v := range b.pending {
+		if v != nil {
+			b.cache.put(k, v)
+		}
 	}
 	b.pending = make(map[string][]byte, len(b.pending))
 	b.pendingBytes = 0

@@ -12,6 +12,12 @@ import (
 // memory, over all its partitions, before writing them to leveldb.
 const DefaultBuffer = 8 << 20
 
+// ProcessorCache bounds the values the processor's storage keeps in
+// memory after writing them, over all its partitions (see valueCache):
+// about 80,000 customer states of 800 bytes. A view keeps none: its
+// lookups are spread over every customer.
+const ProcessorCache = 64 << 20
+
 // bloomBitsPerKey sizes the bloom filter of each table file: a lookup of
 // an id that is not stored (a new customer, a 404) then skips the block
 // reads, for about 1.25 MB of filter per million keys.
@@ -67,7 +73,7 @@ func options() *opt.Options {
 // the one before it is a consistent older checkpoint. Corrupted files are
 // handled as for View.
 func Processor(dir string, buffer int, onCorrupt func(path string, err error)) storage.Builder {
-	return batchedBuilder(dir, buffer, options(), &opt.WriteOptions{Sync: true}, onCorrupt)
+	return batchedBuilder(dir, buffer, ProcessorCache, options(), &opt.WriteOptions{Sync: true}, onCorrupt)
 }
 
 // View is for a view's replica of the table, kept across restarts.
@@ -82,5 +88,5 @@ func Processor(dir string, buffer int, onCorrupt func(path string, err error)) s
 // onCorrupt is told, and the partition starts empty and is recovered from
 // the topic. A nil onCorrupt fails the open instead.
 func View(dir string, buffer int, onCorrupt func(path string, err error)) storage.Builder {
-	return batchedBuilder(dir, buffer, options(), nil, onCorrupt)
+	return batchedBuilder(dir, buffer, 0, options(), nil, onCorrupt)
 }
