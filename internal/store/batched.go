@@ -89,6 +89,7 @@ type batched struct {
 	closed       bool
 	cache        valueCache
 	flushes      uint64 // batches written, to tell a read that raced one
+	recovered    bool   // MarkRecovered was called: the cache keeps values
 }
 
 func (b *batched) Has(key string) (bool, error) {
@@ -181,6 +182,9 @@ func (b *batched) MarkRecovered() error {
 	if err := b.flush(); err != nil {
 		return err
 	}
+	b.mu.Lock()
+	b.recovered = true
+	b.mu.Unlock()
 	return b.Storage.MarkRecovered()
 }
 
@@ -237,8 +241,11 @@ func (b *batched) flushLocked() error {
 		return fmt.Errorf("failed to write a batch to leveldb: %w", err)
 	}
 	b.flushes++
+	// Recovery writes every key of the partition once; keeping them would
+	// only raise the restore's peak memory (by twice the cache, with the
+	// collector's headroom), for reads that may never come.
 	for k, v := range b.pending {
-		if v != nil {
+		if v != nil && b.recovered {
 			b.cache.put(k, v)
 		}
 	}

@@ -76,6 +76,9 @@ func TestBatchedStorageKeepsValuesAfterTheirBatch(t *testing.T) {
 		if err := st.Open(); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.MarkRecovered(); err != nil {
+			t.Fatal(err)
+		}
 		if round == 0 {
 			write(st)
 		}
@@ -87,11 +90,47 @@ func TestBatchedStorageKeepsValuesAfterTheirBatch(t *testing.T) {
 				}
 			}
 		}
-		if round == 1 && len(st.(*batched).cache.entries) == 0 {
-			t.Error("values read from leveldb were not kept")
+		if len(st.(*batched).cache.entries) == 0 {
+			t.Errorf("round %d: no value kept (written, or read from leveldb)", round)
 		}
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBatchedStorageKeepsNothingWhileRecovering: the values a partition's
+// recovery writes are not kept (they would raise the restore's peak
+// memory); those written after MarkRecovered are.
+func TestBatchedStorageKeepsNothingWhileRecovering(t *testing.T) {
+	st, err := batchedBuilder(t.TempDir(), 1000, 1<<20, options(), nil, nil)("table", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	set := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := st.Set(fmt.Sprintf("k%03d", i), make([]byte, 100)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetOffset(int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	set(0, 100)
+	cache := &st.(*batched).cache
+	if len(cache.entries) != 0 {
+		t.Fatalf("recovery's writes kept: %d entries", len(cache.entries))
+	}
+	if err := st.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	set(100, 200)
+	if len(cache.entries) == 0 {
+		t.Fatal("writes after recovery not kept")
 	}
 }
