@@ -261,6 +261,7 @@ func TestStatuses(t *testing.T) {
 		// GET /customers/{id}/watch and /watch; a stream's 200 is TestWatch's.
 		{name: "watch head", req: request{method: http.MethodHead, target: "/watch"}, status: 200},
 		{name: "watch bad id", req: request{target: "/customers/a*b/watch"}, status: 400, code: "invalid_id"},
+		{name: "watch Last-Event-ID too long", req: request{target: "/customers/c-1/watch", header: map[string]string{"Last-Event-ID": strings.Repeat("0", 1025)}}, status: 400, code: "invalid_parameter"},
 		{name: "watch off", req: request{target: "/watch"}, config: func(_ *Config, d *Deps) { d.Subscriber = nil }, status: 501, code: "no_watch"},
 		{name: "watch not recovered", req: request{target: "/customers/c-1/watch"}, setup: func(tb *table, _ *Server) { tb.recovered = false }, status: 503, code: "not_ready"},
 		{name: "watch client over its share", req: request{target: "/watch"}, config: oneEach, setup: holdSlot(watchers, client), status: 429, code: "too_many_requests"},

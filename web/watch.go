@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +27,11 @@ func (s *Server) watchCustomer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := processor.ValidateKey(id); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_id", err.Error())
+		return
+	}
+	if n := len(r.Header.Get("Last-Event-ID")); n > maxLastEventID {
+		writeError(w, http.StatusBadRequest, "invalid_parameter",
+			fmt.Sprintf("Last-Event-ID is %d bytes, over %d: send the id of the last event received", n, maxLastEventID))
 		return
 	}
 	s.watch(w, r, id)
@@ -147,6 +153,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 }
+
+// maxLastEventID bounds the Last-Event-ID header a customer's stream
+// reads: an event id is "<customer>@<version>/<event id>", at most 256 +
+// 20 + 256 bytes; the bound documented in openapi.yaml is 1024.
+const maxLastEventID = 1024
 
 // lastEventVersion returns the version a reconnecting client last
 // received of id, from the Last-Event-ID header an EventSource sends
