@@ -161,7 +161,16 @@ func (c *clusterRoutes) read(ctx context.Context) InstanceStatus {
 // own status, asked in parallel with a short timeout.
 func (c *clusterRoutes) cluster(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
-	v, _, _ := c.gather.Do(auth, func() (any, error) {
+	// The round is shared by the callers of one token, so that a round
+	// never asks with another client's token. Without read tokens the
+	// header grants nothing, and keying by it would let a client that
+	// sends a new value with each request start a round of requests to
+	// every instance each time: all share one round then.
+	key := auth
+	if len(c.s.cfg.ReadTokens) == 0 {
+		key = ""
+	}
+	v, _, _ := c.gather.Do(key, func() (any, error) {
 		// The round outlives a client that goes away: others share it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ClusterAskTimeout+time.Second)
 		defer cancel()

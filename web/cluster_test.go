@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -229,4 +230,40 @@ func TestClusterRequestsShareOneRound(t *testing.T) {
 		t.Errorf("%d concurrent GET /cluster/instance read this instance's figures %d times, want one reading shared (at most 2)", clients, n)
 	}
 	t.Logf("%d concurrent GET /cluster/instance read this instance's figures %d times", clients, status.read.Load())
+}
+
+// TestClusterRoundsIgnoreTheHeaderWithoutTokens: with no read tokens set,
+// concurrent GET /cluster with a different Authorization header each
+// share one round. Keyed by the header, a client changing it with each
+// request asked every instance once per request.
+func TestClusterRoundsIgnoreTheHeaderWithoutTokens(t *testing.T) {
+	var asked atomic.Int32
+	other := member(t, func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		writeJSON(w, http.StatusOK, InstanceStatus{Mode: "partitioned", Copies: []PartitionCopy{}})
+	})
+	status := &fixedCluster{mode: "partitioned"}
+	s := newServer(t, newTable(), func(c *Config, d *Deps) {
+		c.Addr = "127.0.0.1:0"
+		d.Cluster, d.Router = status, status
+	})
+	if _, err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.listener.Close() })
+	status.membership = &Membership{Members: []string{s.AdvertisedURL(), other}, Owners: []string{other}, Standbys: [][]string{nil}}
+	const clients = 20
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			if code := (request{target: "/cluster", header: map[string]string{"Authorization": fmt.Sprintf("Bearer made-up-%d", i)}}).do(t, s).Code; code != http.StatusOK {
+				t.Errorf("GET /cluster %d: %d", i, code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := asked.Load(); n > 2 {
+		t.Errorf("%d concurrent GET /cluster with made-up headers asked the other instance %d times, want one round shared (at most 2)", clients, n)
+	}
 }
