@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -173,4 +174,58 @@ func TestUndecidedRecordFailsTheCommitsAfterIt(t *testing.T) {
 	if !released || !errors.Is(next, lookup) {
 		t.Fatalf("the next record's commit released %v with %v, want failed with %v", released, next, lookup)
 	}
+}
+
+// TestCommitOrderKeepsAcknowledgedWritesInOrder completes table writes
+// from many goroutines in a random order: the local copy must keep them
+// in the order they were issued, whichever goroutine keeps them, and a
+// write that cannot be kept must fail the commits queued after it.
+func TestCommitOrderKeepsAcknowledgedWritesInOrder(t *testing.T) {
+	for seed := range uint64(50) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			order := newCommitOrder()
+			const writes = 400
+			var mu sync.Mutex
+			var kept []int
+			done := make([]func(func() error, error), writes)
+			for i := range done {
+				done[i] = order.tableWrite()
+			}
+			perm := rng.Perm(writes)
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Go(func() {
+					for _, i := range perm[g*writes/4 : (g+1)*writes/4] {
+						done[i](func() error {
+							mu.Lock()
+							kept = append(kept, i)
+							mu.Unlock()
+							return nil
+						}, nil)
+					}
+				})
+			}
+			wg.Wait()
+			if len(kept) != writes {
+				t.Fatalf("kept %d of %d acknowledged writes", len(kept), writes)
+			}
+			for n, i := range kept {
+				if n != i {
+					t.Fatalf("write %d kept as the %dth: not in the order issued", i, n)
+				}
+			}
+		})
+	}
+
+	t.Run("failure", func(t *testing.T) {
+		order := newCommitOrder()
+		full := errors.New("no space left on device")
+		order.tableWrite()(func() error { return full }, nil)
+		var after error
+		order.commit(func(err error) { after = err })
+		if !errors.Is(after, full) {
+			t.Fatalf("commit after a write that could not be kept: %v, want %v", after, full)
+		}
+	})
 }

@@ -36,6 +36,9 @@ func (t Topics) Validate() error {
 	return nil
 }
 
+// TableSegmentBytes is the segment size of a table topic Setup creates.
+const TableSegmentBytes = 16 << 20
+
 // Table is the goka group table topic of the group.
 func (t Topics) Table() string { return t.Group + "-table" }
 
@@ -69,7 +72,13 @@ func Setup(ctx context.Context, cfg Config, topics Topics) (int32, error) {
 		// The log is the source of truth: keep every event forever and
 		// never compact it.
 		{topics.Events, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}, checkEvents},
-		{topics.Table(), map[string]string{"cleanup.policy": "compact"}, checkTable},
+		// The table: compacted, in segments of 16 MiB (rolled at least
+		// hourly). The cleaner never touches the active segment, and
+		// Kafka's default of 1 GiB kept a fold's whole history there: a
+		// fresh instance restored 990,081 records for 100,000 customers.
+		// A restore now reads each partition's keys and at most its
+		// active segment's history.
+		{topics.Table(), map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(TableSegmentBytes), "segment.ms": "3600000"}, checkTable},
 		// Bad input is kept as long as the input itself.
 		{topics.DeadLetter(), map[string]string{"retention.ms": "-1", "cleanup.policy": "delete"}, nil},
 		// Data keys: compacted, so that an erased key's record is gone
