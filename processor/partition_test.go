@@ -240,3 +240,23 @@ func TestPartitionForWithoutPartitions(t *testing.T) {
 		}
 	}
 }
+
+// The processor writes the table with franz-go's producer
+// (kafka.GokaProducer), whose partitioner must put each state on its
+// customer's partition, the one PartitionFor gives and the events topic
+// holds the customer's events on.
+func TestTableProducerPartitionsAsPartitionFor(t *testing.T) {
+	partitioner := kgo.StickyKeyPartitioner(nil).ForTopic("customers-table")
+	for _, partitions := range []int32{1, 3, 6, 7, 12, 64} {
+		for i := range 5000 {
+			key := fmt.Sprintf("cust-%07d", i)
+			if i%7 == 0 {
+				key = fmt.Sprintf("Ünïcode-%d-%x", i, i*7919)
+			}
+			got := partitioner.Partition(&kgo.Record{Key: []byte(key)}, int(partitions))
+			if want := PartitionFor(key, partitions); int32(got) != want {
+				t.Fatalf("%q of %d partitions: the producer writes partition %d, PartitionFor gives %d", key, partitions, got, want)
+			}
+		}
+	}
+}

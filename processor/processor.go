@@ -36,11 +36,6 @@ const (
 	HeaderTruncated = "eventfold.truncated_from"
 )
 
-// tableFlushBytes is how many bytes of table writes the producer batches
-// before it sends them; sarama's request limit (MaxRequestSize, 100 MiB)
-// and the broker's record batch limit (1 MiB) are far above it.
-const tableFlushBytes = 512 << 10
-
 // maxDeadLetterRecord keeps a dead-letter record under the producer's and
 // the broker's default 1 MiB limits. A value that would not fit beside its
 // headers is truncated and its original size recorded: a failed emit would
@@ -249,7 +244,12 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithStorageBuilder(sb),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithLogger(kafka.GokaLogger(p.cfg.Logger, "goka-processor")),
-		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, goka.ProducerBuilderWithConfig(p.tableProducerConfig()))),
+		// franz-go, not goka's sarama producer: see kafka.GokaProducer.
+		// The crash campaign once saw two writes of one key land in
+		// reverse order when a broker restart made a non-idempotent
+		// producer retry with several requests in flight; an idempotent
+		// producer orders them by sequence number.
+		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, kafka.GokaProducerBuilder(p.cfg.Kafka))),
 		goka.WithConsumerGroupBuilder(fencedGroups(goka.ConsumerGroupBuilderWithConfig(p.groupConfig()), fence)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),
@@ -558,29 +558,6 @@ func headerBytes(h goka.Headers) int {
 		n += len(k) + len(v) + 16 // varint lengths and record overhead
 	}
 	return n
-}
-
-// tableProducerConfig is the sarama configuration of the table writes.
-// The crash campaign showed two writes of one key landing in reverse
-// order when a broker restart made sarama retry with several requests in
-// flight: a stale state then won and the next restart skipped an event.
-// So the producer is idempotent with one request in flight (ordered
-// retries), and retries long enough to outlast a broker restart rather
-// than fail a write whose later neighbours goka would still commit past.
-// Uncompressed, since snappy was a tenth of the fold's CPU.
-func (p *Processor) tableProducerConfig() *sarama.Config {
-	sc := p.cfg.Kafka.Sarama()
-	sc.Producer.Compression = sarama.CompressionNone
-	sc.Producer.Idempotent = true
-	sc.Net.MaxOpenRequests = 1
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Retry.Max = 600
-	sc.Producer.Retry.Backoff = 100 * time.Millisecond
-	// With one request in flight, every request waits for the one before
-	// it: batches of 512 KiB instead of 64 KiB send a fold's states (a few
-	// KB each) in an eighth of the requests.
-	sc.Producer.Flush.Bytes = tableFlushBytes
-	return sc
 }
 
 // Positions returns, per partition the processor folded records of since
