@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"bytes"
 	"errors"
 	"sync"
 
@@ -123,11 +122,15 @@ func (s *checkpointed) Get(key string) ([]byte, error) {
 
 // Set stores a record of the table topic while goka recovers the
 // partition, and holds the processor's write in memory once it processes.
+// The storage below copies what recovery gives it (sarama's fetch
+// buffers); a write of the processor is the slice CustomerCodec.Encode
+// made for it, which goka also hands the producer and nobody changes, so
+// it is held as it is.
 func (s *checkpointed) Set(key string, value []byte) error {
 	if value == nil {
 		return errors.New("cannot write a nil value for " + key)
 	}
-	return s.write(key, bytes.Clone(value))
+	return s.write(key, value)
 }
 
 func (s *checkpointed) Delete(key string) error { return s.write(key, nil) }
