@@ -21,7 +21,7 @@ const realKafkaPartitions = 6
 // customer; dead letters are kept until someone looks at them.
 var (
 	eventsTopicConfigs = map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-	tableTopicConfigs  = map[string]string{"cleanup.policy": "compact"}
+	tableTopicConfigs  = map[string]string{"cleanup.policy": "compact", "segment.bytes": "16777216", "segment.ms": "3600000"}
 	dlqTopicConfigs    = map[string]string{"retention.ms": "-1", "cleanup.policy": "delete"}
 )
 
