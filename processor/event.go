@@ -251,12 +251,11 @@ func decodeValue(value []byte) (Event, error) {
 		ev.Subject = *env.Subject
 	}
 	if env.Time != nil {
-		// RFC 3339 allows a lower-case t and z; Go's parser does not.
-		t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(*env.Time))
+		t, err := parseEventTime(*env.Time)
 		if err != nil {
 			return Event{}, malformed("time %s is not RFC 3339", quote(*env.Time))
 		}
-		ev.Time = t.UTC()
+		ev.Time = t
 	}
 	if env.DataContentType != nil && *env.DataContentType != "application/json" { // the common value, parsed or not
 		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
@@ -279,8 +278,11 @@ func decodeValue(value []byte) (Event, error) {
 		if len(data) == 0 || data[0] != '{' {
 			return Event{}, malformed("data of %s must be a JSON object", ev.Type)
 		}
-		if err := json.Unmarshal(data, payload); err != nil {
-			return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
+		if !fillPayload(data, payload) {
+			payload, _ = newPayload(ev.Type) // fillPayload may have set fields
+			if err := json.Unmarshal(data, payload); err != nil {
+				return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
+			}
 		}
 	}
 	ev.Payload = payload
