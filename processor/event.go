@@ -133,17 +133,33 @@ func newPayload(eventType string) (any, bool) {
 
 // envelope is the CloudEvents JSON structured-mode wire form.
 type envelope struct {
-	SpecVersion     *string         `json:"specversion"`
-	ID              *string         `json:"id"`
-	Source          *string         `json:"source"`
-	Type            *string         `json:"type"`
-	Subject         *string         `json:"subject,omitempty"`
-	Time            *string         `json:"time,omitempty"`
-	DataContentType *string         `json:"datacontenttype,omitempty"`
-	ExpectedVersion json.RawMessage `json:"expectedversion,omitempty"`
-	Data            json.RawMessage `json:"data,omitempty"`
-	PersonalData    *string         `json:"personaldata,omitempty"`
-	PersonalInvalid *string         `json:"personaldatainvalid,omitempty"`
+	SpecVersion     attribute
+	ID              attribute
+	Source          attribute
+	Type            attribute
+	Subject         attribute
+	Time            attribute
+	DataContentType attribute
+	ExpectedVersion json.RawMessage
+	Data            json.RawMessage
+	PersonalData    attribute
+	PersonalInvalid attribute
+}
+
+// attribute is a string attribute of an envelope, set unless absent or
+// null. A value, not a *string: a pointer for each attribute of each
+// event was an allocation each.
+type attribute struct {
+	value string
+	set   bool
+}
+
+// ptr returns the attribute as a pointer into a, nil when it is not set.
+func (a *attribute) ptr() *string {
+	if !a.set {
+		return nil
+	}
+	return &a.value
 }
 
 // ValidateKey reports whether key is a valid customer id: 1 to 128
@@ -228,38 +244,38 @@ func decodeValue(value []byte) (Event, error) {
 	if err := requireString("specversion", env.SpecVersion); err != nil {
 		return Event{}, err
 	}
-	if *env.SpecVersion != "1.0" {
-		return Event{}, malformed("specversion %s is not 1.0", quote(*env.SpecVersion))
+	if env.SpecVersion.value != "1.0" {
+		return Event{}, malformed("specversion %s is not 1.0", quote(env.SpecVersion.value))
 	}
 	for _, f := range []struct {
 		name  string
-		value *string
+		value attribute
 		limit int
 	}{{"id", env.ID, MaxIDBytes}, {"source", env.Source, MaxSourceBytes}, {"type", env.Type, 0}} {
 		if err := requireString(f.name, f.value); err != nil {
 			return Event{}, err
 		}
-		if f.limit > 0 && len(*f.value) > f.limit {
-			return Event{}, malformed("%s of %d bytes exceeds the %d-byte limit", f.name, len(*f.value), f.limit)
+		if f.limit > 0 && len(f.value.value) > f.limit {
+			return Event{}, malformed("%s of %d bytes exceeds the %d-byte limit", f.name, len(f.value.value), f.limit)
 		}
 	}
-	ev := Event{ID: *env.ID, Source: *env.Source, Type: *env.Type, Offset: -1}
-	if env.Subject != nil {
-		if *env.Subject == "" {
+	ev := Event{ID: env.ID.value, Source: env.Source.value, Type: env.Type.value, Offset: -1}
+	if env.Subject.set {
+		if env.Subject.value == "" {
 			return Event{}, malformed("subject must not be empty when present")
 		}
-		ev.Subject = *env.Subject
+		ev.Subject = env.Subject.value
 	}
-	if env.Time != nil {
-		t, err := parseEventTime(*env.Time)
+	if env.Time.set {
+		t, err := parseEventTime(env.Time.value)
 		if err != nil {
-			return Event{}, malformed("time %s is not RFC 3339", quote(*env.Time))
+			return Event{}, malformed("time %s is not RFC 3339", quote(env.Time.value))
 		}
 		ev.Time = t
 	}
-	if env.DataContentType != nil && *env.DataContentType != "application/json" { // the common value, parsed or not
-		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
-			return Event{}, malformed("datacontenttype %s is not application/json", quote(*env.DataContentType))
+	if ct := env.DataContentType; ct.set && ct.value != "application/json" { // the common value, parsed or not
+		if mt, _, err := mime.ParseMediaType(ct.value); err != nil || mt != "application/json" {
+			return Event{}, malformed("datacontenttype %s is not application/json", quote(ct.value))
 		}
 	}
 	if len(env.ExpectedVersion) > 0 {
@@ -273,12 +289,13 @@ func decodeValue(value []byte) (Event, error) {
 	if !ok {
 		return Event{}, malformed("unknown event type %s", quote(ev.Type))
 	}
+	plain := true // the payload's strings are bytes of env.Data as they are
 	if len(env.Data) > 0 {
 		data := bytes.TrimSpace(env.Data)
 		if len(data) == 0 || data[0] != '{' {
 			return Event{}, malformed("data of %s must be a JSON object", ev.Type)
 		}
-		if !fillPayload(data, payload) {
+		if plain = fillPayload(data, payload); !plain {
 			payload, _ = newPayload(ev.Type) // fillPayload may have set fields
 			if err := json.Unmarshal(data, payload); err != nil {
 				return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
@@ -286,8 +303,13 @@ func decodeValue(value []byte) (Event, error) {
 		}
 	}
 	ev.Payload = payload
-	if err := checkSealing(&ev, env.PersonalData, env.PersonalInvalid); err != nil {
-		return Event{}, err
+	// Without the attributes and without the sealed prefix in plain data,
+	// no field is or should be sealed: checkSealing would find nothing,
+	// after listing the personal fields in a slice of their own.
+	if env.PersonalData.set || env.PersonalInvalid.set || !plain || bytes.Contains(env.Data, []byte(SealedPrefix)) {
+		if err := checkSealing(&ev, env.PersonalData.ptr(), env.PersonalInvalid.ptr()); err != nil {
+			return Event{}, err
+		}
 	}
 	return ev, nil
 }
@@ -298,7 +320,7 @@ func decodeValue(value []byte) (Event, error) {
 func envelopeOf(members []member) (envelope, error) {
 	var env envelope
 	for _, m := range members {
-		var target **string
+		var target *attribute
 		switch m.key {
 		case "specversion":
 			target = &env.SpecVersion
@@ -327,54 +349,48 @@ func envelopeOf(members []member) (envelope, error) {
 		default:
 			continue // extension attributes are carried, not read
 		}
-		v, err := memberString(m)
+		v, set, err := memberString(m)
 		if err != nil {
 			return envelope{}, err
 		}
-		*target = v
+		*target = attribute{value: v, set: set}
 	}
 	return env, nil
 }
 
 // sharedValues are attribute values most events carry (the spec version,
-// the types, the content type), each shared by every envelope that holds
-// it instead of allocated for each event. Envelopes are only read.
-var sharedValues = func() map[string]*string {
-	m := map[string]*string{}
-	for _, v := range append([]string{"1.0", "application/json"}, EventTypes...) {
-		m[v] = &v
-	}
-	return m
-}()
+// the types, the content type), each shared by every event that holds it
+// instead of allocated for each event.
+var sharedValues = newInternTable(append([]string{"1.0", "application/json"}, EventTypes...))
 
-func memberString(m member) (*string, error) {
+// memberString reads a string attribute; set is false for null.
+func memberString(m member) (value string, set bool, err error) {
 	raw := m.value
 	switch {
 	case string(raw) == "null":
-		return nil, nil
+		return "", false, nil
 	case len(raw) < 2 || raw[0] != '"':
-		return nil, malformed("%s must be a string", m.key)
+		return "", false, malformed("%s must be a string", m.key)
 	}
 	inner := raw[1 : len(raw)-1]
-	if w, ok := sharedValues[string(inner)]; ok {
-		return w, nil
+	if w, ok := sharedValues.find(inner); ok {
+		return w, true, nil
 	}
 	if bytes.IndexByte(inner, '\\') < 0 {
-		s := string(inner)
-		return &s, nil
+		return string(inner), true, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, malformed("%s: %v", m.key, err)
+		return "", false, malformed("%s: %v", m.key, err)
 	}
-	return &s, nil
+	return s, true, nil
 }
 
-func requireString(name string, v *string) error {
-	if v == nil {
+func requireString(name string, v attribute) error {
+	if !v.set {
 		return malformed("%s is required", name)
 	}
-	if *v == "" {
+	if v.value == "" {
 		return malformed("%s must not be empty", name)
 	}
 	return nil

@@ -136,3 +136,26 @@ func checkTimeFastPath(t *testing.T, s string) bool {
 	}
 	return true
 }
+
+// TestDecodeChecksSealingOnEveryPath: the decode skips the sealing check
+// only when nothing can be sealed; a sealed-looking value, plain or
+// escaped, or the attribute without sealed values is still rejected.
+func TestDecodeChecksSealingOnEveryPath(t *testing.T) {
+	for _, test := range []struct {
+		name, attrs, data, want string
+	}{
+		{"plain sealed-looking name", ``, `{"name":"ef1:x"}`, `name starts with "ef1:", which marks sealed data`},
+		{"escaped sealed-looking name", ``, `{"name":"\u0065f1:x"}`, `name starts with "ef1:", which marks sealed data`},
+		{"sealed-looking name with unknown member", ``, ` { "x" : 1 , "name" : "ef1:z" } `, `name starts with "ef1:", which marks sealed data`},
+		{"attribute with plaintext", `"personaldata":"aes256gcm",`, `{"name":"A"}`, `personaldata is set but name is not sealed`},
+		{"invalid without attribute", `"personaldatainvalid":"x",`, `{"name":"A"}`, `personaldatainvalid needs personaldata`},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			value := `{"specversion":"1.0","id":"e","source":"/s","type":"customer.renamed",` + test.attrs + `"data":` + test.data + `}`
+			_, err := Decode("k", []byte(value))
+			if err == nil || !strings.Contains(err.Error(), test.want) {
+				t.Fatalf("Decode(%s) = %v, want an error with %q", value, err, test.want)
+			}
+		})
+	}
+}

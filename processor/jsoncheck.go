@@ -21,14 +21,40 @@ var strictNames = []string{
 	"name", "email", "address", "reason", "line1", "line2", "city", "postal_code", "country",
 }
 
-// strictNameSet maps each of strictNames to itself.
-var strictNameSet = func() map[string]string {
-	m := make(map[string]string, len(strictNames))
-	for _, n := range strictNames {
-		m[n] = n
+// strictNameSet holds strictNames.
+var strictNameSet = newInternTable(strictNames)
+
+// internTable finds a byte string among a few fixed strings and returns
+// the fixed one, without allocating or hashing: candidates are grouped by
+// length and most are told apart by their first bytes. Every event looks
+// up each of its keys, and a map's hashing was a fifth of its decode.
+type internTable struct {
+	byLength [][]string
+}
+
+func newInternTable(values []string) internTable {
+	var t internTable
+	for _, v := range values {
+		for len(t.byLength) <= len(v) {
+			t.byLength = append(t.byLength, nil)
+		}
+		t.byLength[len(v)] = append(t.byLength[len(v)], v)
 	}
-	return m
-}()
+	return t
+}
+
+// find returns the fixed string equal to b, if any.
+func (t *internTable) find(b []byte) (string, bool) {
+	if len(b) >= len(t.byLength) {
+		return "", false
+	}
+	for _, v := range t.byLength[len(b)] {
+		if string(b) == v {
+			return v, true
+		}
+	}
+	return "", false
+}
 
 // checkJSON scans a JSON document once, without decoding it, and rejects
 // duplicate keys, keys that differ from a contract name only by case, and
@@ -234,7 +260,7 @@ func (s *scanner) object(depth int) error {
 		}
 		// A contract name is the common key: taken from strictNameSet
 		// without allocating, and exactly a name, it needs no case check.
-		key, known := strictNameSet[string(raw)]
+		key, known := strictNameSet.find(raw)
 		if !known {
 			key = string(raw)
 		}
@@ -247,7 +273,7 @@ func (s *scanner) object(depth int) error {
 				return errSyntax
 			}
 			key = unescaped
-			_, known = strictNameSet[key]
+			_, known = strictNameSet.find([]byte(key))
 		}
 		if depth < 3 && !known {
 			if err := checkCase(key); err != nil {
