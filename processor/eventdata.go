@@ -14,7 +14,7 @@ import (
 // data both fill the same fields with the same strings; decoding every
 // event through reflection was the largest cost of the event decode.
 func fillPayload(data []byte, payload any) bool {
-	p := dataParser{scanner{data: data}}
+	p := dataParser{data: data}
 	var ok bool
 	switch d := payload.(type) {
 	case *RegisteredData:
@@ -50,10 +50,13 @@ func fillPayload(data []byte, payload any) bool {
 }
 
 // dataParser reads the plain JSON that fillPayload takes; any other input
-// makes it fail, never guess. It uses only the scanner's position.
+// makes it fail, never guess.
 type dataParser struct {
-	scanner
+	data []byte
+	pos  int
 }
+
+func (p *dataParser) space() { p.pos = skipSpace(p.data, p.pos) }
 
 func (p *dataParser) next(c byte) bool {
 	p.space()

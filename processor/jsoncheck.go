@@ -76,7 +76,14 @@ type member struct {
 // scanEvent checks value like checkJSON and returns the members of the
 // top-level object, so that decoding needs no second pass over it.
 func scanEvent(value []byte) ([]member, error) {
-	s := scanner{data: value, members: make([]member, 0, 12)}
+	return scanEventInto(value, make([]member, 0, 12))
+}
+
+// scanEventInto is scanEvent appending the members to members, so that
+// the decode of every record can pass an array of its own stack.
+func scanEventInto(value []byte, members []member) ([]member, error) {
+	var s scanner
+	s.data = value
 	s.space()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		if err := s.value(0); err != nil {
@@ -91,26 +98,37 @@ func scanEvent(value []byte) ([]member, error) {
 	if s.pos != len(s.data) {
 		return nil, errors.New("not a JSON object: trailing data after the JSON value")
 	}
-	return s.members, nil
+	members = append(members, s.top[:s.ntop]...)
+	return append(members, s.more...), nil
 }
 
 type scanner struct {
-	data    []byte
-	pos     int
-	members []member // of the top-level object
+	data []byte
+	pos  int
+	// The members of the top-level object: the first in top, in the
+	// scanner itself, as a slice the scanner appended to through its
+	// pointer would be moved to the heap, the rest in more.
+	top  [12]member
+	ntop int
+	more []member
 }
 
 var errSyntax = errors.New("not a JSON object: invalid JSON")
 
-func (s *scanner) space() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
+func (s *scanner) space() { s.pos = skipSpace(s.data, s.pos) }
+
+// skipSpace returns the position of the first byte at or after pos in
+// data that is not JSON whitespace.
+func skipSpace(data []byte, pos int) int {
+	for pos < len(data) {
+		switch data[pos] {
 		case ' ', '\t', '\n', '\r':
-			s.pos++
+			pos++
 		default:
-			return
+			return pos
 		}
 	}
+	return pos
 }
 
 func (s *scanner) value(depth int) error {
@@ -310,7 +328,12 @@ func (s *scanner) object(depth int) error {
 			return err
 		}
 		if depth == 0 {
-			s.members = append(s.members, member{key: key, value: s.data[start:s.pos]})
+			if m := (member{key: key, value: s.data[start:s.pos]}); s.ntop < len(s.top) {
+				s.top[s.ntop] = m
+				s.ntop++
+			} else {
+				s.more = append(s.more, m)
+			}
 		}
 		if done, err := s.separator('}'); done || err != nil {
 			return err
