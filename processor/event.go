@@ -233,8 +233,8 @@ func decodeValue(value []byte) (Event, error) {
 	case !utf8.Valid(value):
 		return Event{}, malformed("value is not valid UTF-8")
 	}
-	var buf [12]member // the attributes of an event, with room for extensions
-	members, err := scanEventInto(value, buf[:0])
+	var scan scanner
+	members, err := scan.event(value)
 	if err != nil {
 		return Event{}, malformed("%v", err)
 	}

@@ -76,13 +76,13 @@ type member struct {
 // scanEvent checks value like checkJSON and returns the members of the
 // top-level object, so that decoding needs no second pass over it.
 func scanEvent(value []byte) ([]member, error) {
-	return scanEventInto(value, make([]member, 0, 12))
+	var s scanner
+	return s.event(value)
 }
 
-// scanEventInto is scanEvent appending the members to members, so that
-// the decode of every record can pass an array of its own stack.
-func scanEventInto(value []byte, members []member) ([]member, error) {
-	var s scanner
+// event is scanEvent with a scanner of the caller's: the members it
+// returns are in the scanner, on the stack of a caller that declares it.
+func (s *scanner) event(value []byte) ([]member, error) {
 	s.data = value
 	s.space()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
@@ -98,8 +98,10 @@ func scanEventInto(value []byte, members []member) ([]member, error) {
 	if s.pos != len(s.data) {
 		return nil, errors.New("not a JSON object: trailing data after the JSON value")
 	}
-	members = append(members, s.top[:s.ntop]...)
-	return append(members, s.more...), nil
+	if s.more != nil {
+		return append(s.top[:s.ntop:s.ntop], s.more...), nil
+	}
+	return s.top[:s.ntop], nil
 }
 
 type scanner struct {
