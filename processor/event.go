@@ -362,7 +362,7 @@ func envelopeOf(members []member) (envelope, error) {
 // sharedValues are attribute values most events carry (the spec version,
 // the types, the content type), each shared by every event that holds it
 // instead of allocated for each event.
-var sharedValues = newInternTable(append([]string{"1.0", "application/json"}, EventTypes...))
+var sharedValues = newNameTable(append([]string{"1.0", "application/json"}, EventTypes...))
 
 // memberString reads a string attribute; set is false for null.
 func memberString(m member) (value string, set bool, err error) {

@@ -56,7 +56,7 @@ type dataParser struct {
 	pos  int
 }
 
-func (p *dataParser) space() { p.pos = skipSpace(p.data, p.pos) }
+func (p *dataParser) space() { p.pos = skipJSONSpace(p.data, p.pos) }
 
 func (p *dataParser) next(c byte) bool {
 	p.space()

@@ -119,11 +119,11 @@ func checkDataFastPath(t *testing.T, typ string, data []byte) bool {
 	return true
 }
 
-// checkTimeFastPath fails t when parseUTCTime reads s otherwise than
+// checkTimeFastPath fails t when parseEventTimeZ reads s otherwise than
 // time.Parse; it reports whether it read it.
 func checkTimeFastPath(t *testing.T, s string) bool {
 	t.Helper()
-	fast, ok := parseUTCTime(s)
+	fast, ok := parseEventTimeZ(s)
 	if !ok {
 		return false
 	}

@@ -12,7 +12,7 @@ import (
 // goes to time.Parse, which decides and words the error. RFC 3339 allows
 // a lower-case t and z; Go's parser does not, hence the upper-casing.
 func parseEventTime(s string) (time.Time, error) {
-	if t, ok := parseUTCTime(s); ok {
+	if t, ok := parseEventTimeZ(s); ok {
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
@@ -22,10 +22,10 @@ func parseEventTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// parseUTCTime reads 2006-01-02T15:04:05[.fraction]Z with the ranges
+// parseEventTimeZ reads 2006-01-02T15:04:05[.fraction]Z with the ranges
 // time.Parse checks; like time.Parse, it reads at most 9 digits of the
 // fraction and ignores the rest.
-func parseUTCTime(s string) (time.Time, bool) {
+func parseEventTimeZ(s string) (time.Time, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' ||
 		s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' && s[len(s)-1] != 'z' {
 		return time.Time{}, false
@@ -48,7 +48,7 @@ func parseUTCTime(s string) (time.Time, bool) {
 	}
 	year, month := num(0, 4, 0, 9999), num(5, 7, 1, 12)
 	day, hour, minute, sec := num(8, 10, 1, 31), num(11, 13, 0, 23), num(14, 16, 0, 59), num(17, 19, 0, 59)
-	if !ok || day > daysIn(month, year) {
+	if !ok || day > eventMonthDays(month, year) {
 		return time.Time{}, false
 	}
 	nsec := 0
@@ -71,7 +71,7 @@ func parseUTCTime(s string) (time.Time, bool) {
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
 }
 
-func daysIn(month, year int) int {
+func eventMonthDays(month, year int) int {
 	switch month {
 	case 2:
 		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {

@@ -22,18 +22,18 @@ var strictNames = []string{
 }
 
 // strictNameSet holds strictNames.
-var strictNameSet = newInternTable(strictNames)
+var strictNameSet = newNameTable(strictNames)
 
-// internTable finds a byte string among a few fixed strings and returns
+// nameTable finds a byte string among a few fixed strings and returns
 // the fixed one, without allocating or hashing: candidates are grouped by
 // length and most are told apart by their first bytes. Every event looks
 // up each of its keys, and a map's hashing was a fifth of its decode.
-type internTable struct {
+type nameTable struct {
 	byLength [][]string
 }
 
-func newInternTable(values []string) internTable {
-	var t internTable
+func newNameTable(values []string) nameTable {
+	var t nameTable
 	for _, v := range values {
 		for len(t.byLength) <= len(v) {
 			t.byLength = append(t.byLength, nil)
@@ -44,7 +44,7 @@ func newInternTable(values []string) internTable {
 }
 
 // find returns the fixed string equal to b, if any.
-func (t *internTable) find(b []byte) (string, bool) {
+func (t *nameTable) find(b []byte) (string, bool) {
 	if len(b) >= len(t.byLength) {
 		return "", false
 	}
@@ -117,11 +117,11 @@ type scanner struct {
 
 var errSyntax = errors.New("not a JSON object: invalid JSON")
 
-func (s *scanner) space() { s.pos = skipSpace(s.data, s.pos) }
+func (s *scanner) space() { s.pos = skipJSONSpace(s.data, s.pos) }
 
-// skipSpace returns the position of the first byte at or after pos in
+// skipJSONSpace returns the position of the first byte at or after pos in
 // data that is not JSON whitespace.
-func skipSpace(data []byte, pos int) int {
+func skipJSONSpace(data []byte, pos int) int {
 	for pos < len(data) {
 		switch data[pos] {
 		case ' ', '\t', '\n', '\r':
@@ -201,9 +201,9 @@ func (s *scanner) scalar() error {
 	return nil
 }
 
-// strSpecial marks the bytes that end or escape a JSON string's plain
+// jsonStringStop marks the bytes that end or escape a JSON string's plain
 // run, or are not allowed in it.
-var strSpecial = func() (t [256]bool) {
+var jsonStringStop = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
 	}
@@ -219,7 +219,7 @@ func (s *scanner) str() ([]byte, bool, error) {
 	for s.pos < len(s.data) {
 		// Most bytes are plain: skip them in locals, a load and a branch each.
 		data, i := s.data, s.pos
-		for i < len(data) && !strSpecial[data[i]] {
+		for i < len(data) && !jsonStringStop[data[i]] {
 			i++
 		}
 		if s.pos = i; i == len(data) {
