@@ -144,6 +144,10 @@ type envelope struct {
 	Data            json.RawMessage
 	PersonalData    attribute
 	PersonalInvalid attribute
+
+	// parsedTime is Time when Time was read without a string.
+	parsedTime   time.Time
+	isParsedTime bool
 }
 
 // attribute is a string attribute of an envelope, set unless absent or
@@ -267,7 +271,7 @@ func decodeValue(value []byte) (Event, error) {
 		}
 		ev.Subject = env.Subject.value
 	}
-	if env.Time.set {
+	if ev.Time = env.parsedTime; env.Time.set && !env.isParsedTime {
 		t, err := parseEventTime(env.Time.value)
 		if err != nil {
 			return Event{}, malformed("time %s is not RFC 3339", quote(env.Time.value))
@@ -334,6 +338,14 @@ func envelopeOf(members []member) (envelope, error) {
 		case "subject":
 			target = &env.Subject
 		case "time":
+			// The common form is read from the bytes (a string's, which
+			// the scanner checked), the rest from the string.
+			if raw := m.value; raw[0] == '"' {
+				if t, ok := parseEventTimeZ(raw[1 : len(raw)-1]); ok {
+					env.Time, env.parsedTime, env.isParsedTime = attribute{set: true}, t, true
+					continue
+				}
+			}
 			target = &env.Time
 		case "datacontenttype":
 			target = &env.DataContentType

@@ -124,6 +124,9 @@ func checkDataFastPath(t *testing.T, typ string, data []byte) bool {
 func checkTimeFastPath(t *testing.T, s string) bool {
 	t.Helper()
 	fast, ok := parseEventTimeZ(s)
+	if fromBytes, okBytes := parseEventTimeZ([]byte(s)); okBytes != ok || fromBytes != fast {
+		t.Fatalf("time %q: from a string %v (%v), from bytes %v (%v)", s, fast, ok, fromBytes, okBytes)
+	}
 	if !ok {
 		return false
 	}

@@ -24,8 +24,9 @@ func parseEventTime(s string) (time.Time, error) {
 
 // parseEventTimeZ reads 2006-01-02T15:04:05[.fraction]Z with the ranges
 // time.Parse checks; like time.Parse, it reads at most 9 digits of the
-// fraction and ignores the rest.
-func parseEventTimeZ(s string) (time.Time, bool) {
+// fraction and ignores the rest. It reads the bytes of an event too, so
+// that the common time costs no string.
+func parseEventTimeZ[text string | []byte](s text) (time.Time, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' ||
 		s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' && s[len(s)-1] != 'z' {
 		return time.Time{}, false
@@ -52,7 +53,7 @@ func parseEventTimeZ(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	nsec := 0
-	if frac := s[19 : len(s)-1]; frac != "" {
+	if frac := s[19 : len(s)-1]; len(frac) != 0 {
 		if len(frac) < 2 || frac[0] != '.' {
 			return time.Time{}, false
 		}
