@@ -189,7 +189,7 @@ func Decode(key string, value []byte) (Event, error) {
 	if err := ValidateKey(key); err != nil {
 		return Event{}, err
 	}
-	ev, err := decodeValue(value)
+	ev, err := decodeValue(value, key)
 	if err != nil {
 		return Event{}, err
 	}
@@ -203,7 +203,7 @@ func Decode(key string, value []byte) (Event, error) {
 // DecodeValue parses an event without a record key: the customer id is the
 // event's subject, which must then be present and valid. Loaders use it.
 func DecodeValue(value []byte) (Event, error) {
-	ev, err := decodeValue(value)
+	ev, err := decodeValue(value, "")
 	if err != nil {
 		return Event{}, err
 	}
@@ -228,7 +228,9 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, msg)
 }
 
-func decodeValue(value []byte) (Event, error) {
+// decodeValue decodes an event; key is the record's key, if any, which
+// the subject usually repeats.
+func decodeValue(value []byte, key string) (Event, error) {
 	switch {
 	case len(value) == 0:
 		return Event{}, malformed("empty value")
@@ -242,7 +244,7 @@ func decodeValue(value []byte) (Event, error) {
 	if err != nil {
 		return Event{}, malformed("%v", err)
 	}
-	env, err := envelopeOf(members)
+	env, err := envelopeOf(members, key)
 	if err != nil {
 		return Event{}, err
 	}
@@ -322,7 +324,7 @@ func decodeValue(value []byte) (Event, error) {
 // envelopeOf reads the attributes from the scanned top-level members.
 // Strings without escapes are taken as they are (the value is known to be
 // valid UTF-8); the rest goes through encoding/json, as does data later.
-func envelopeOf(members []member) (envelope, error) {
+func envelopeOf(members []member, key string) (envelope, error) {
 	var env envelope
 	for _, m := range members {
 		var target *attribute
@@ -336,6 +338,12 @@ func envelopeOf(members []member) (envelope, error) {
 		case "type":
 			target = &env.Type
 		case "subject":
+			// Mostly the key, spelled without escapes: the key's string
+			// then, not a copy.
+			if raw := m.value; key != "" && len(raw) == len(key)+2 && raw[0] == '"' && string(raw[1:len(raw)-1]) == key {
+				env.Subject = attribute{value: key, set: true}
+				continue
+			}
 			target = &env.Subject
 		case "time":
 			// The common form is read from the bytes (a string's, which
