@@ -133,17 +133,37 @@ func newPayload(eventType string) (any, bool) {
 
 // envelope is the CloudEvents JSON structured-mode wire form.
 type envelope struct {
-	SpecVersion     *string         `json:"specversion"`
-	ID              *string         `json:"id"`
-	Source          *string         `json:"source"`
-	Type            *string         `json:"type"`
-	Subject         *string         `json:"subject,omitempty"`
-	Time            *string         `json:"time,omitempty"`
-	DataContentType *string         `json:"datacontenttype,omitempty"`
-	ExpectedVersion json.RawMessage `json:"expectedversion,omitempty"`
-	Data            json.RawMessage `json:"data,omitempty"`
-	PersonalData    *string         `json:"personaldata,omitempty"`
-	PersonalInvalid *string         `json:"personaldatainvalid,omitempty"`
+	SpecVersion     attribute
+	ID              attribute
+	Source          attribute
+	Type            attribute
+	Subject         attribute
+	Time            attribute
+	DataContentType attribute
+	ExpectedVersion json.RawMessage
+	Data            json.RawMessage
+	PersonalData    attribute
+	PersonalInvalid attribute
+
+	// parsedTime is Time when Time was read without a string.
+	parsedTime   time.Time
+	isParsedTime bool
+}
+
+// attribute is a string attribute of an envelope, set unless absent or
+// null. A value, not a *string: a pointer for each attribute of each
+// event was an allocation each.
+type attribute struct {
+	value string
+	set   bool
+}
+
+// ptr returns the attribute as a pointer into a, nil when it is not set.
+func (a *attribute) ptr() *string {
+	if !a.set {
+		return nil
+	}
+	return &a.value
 }
 
 // ValidateKey reports whether key is a valid customer id: 1 to 128
@@ -169,7 +189,7 @@ func Decode(key string, value []byte) (Event, error) {
 	if err := ValidateKey(key); err != nil {
 		return Event{}, err
 	}
-	ev, err := decodeValue(value)
+	ev, err := decodeValue(value, key)
 	if err != nil {
 		return Event{}, err
 	}
@@ -183,7 +203,7 @@ func Decode(key string, value []byte) (Event, error) {
 // DecodeValue parses an event without a record key: the customer id is the
 // event's subject, which must then be present and valid. Loaders use it.
 func DecodeValue(value []byte) (Event, error) {
-	ev, err := decodeValue(value)
+	ev, err := decodeValue(value, "")
 	if err != nil {
 		return Event{}, err
 	}
@@ -208,7 +228,9 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, msg)
 }
 
-func decodeValue(value []byte) (Event, error) {
+// decodeValue decodes an event; key is the record's key, if any, which
+// the subject usually repeats.
+func decodeValue(value []byte, key string) (Event, error) {
 	switch {
 	case len(value) == 0:
 		return Event{}, malformed("empty value")
@@ -217,50 +239,50 @@ func decodeValue(value []byte) (Event, error) {
 	case !utf8.Valid(value):
 		return Event{}, malformed("value is not valid UTF-8")
 	}
-	members, err := scanEvent(value)
+	var scan scanner
+	members, err := scan.event(value)
 	if err != nil {
 		return Event{}, malformed("%v", err)
 	}
-	env, err := envelopeOf(members)
+	env, err := envelopeOf(members, key)
 	if err != nil {
 		return Event{}, err
 	}
 	if err := requireString("specversion", env.SpecVersion); err != nil {
 		return Event{}, err
 	}
-	if *env.SpecVersion != "1.0" {
-		return Event{}, malformed("specversion %s is not 1.0", quote(*env.SpecVersion))
+	if env.SpecVersion.value != "1.0" {
+		return Event{}, malformed("specversion %s is not 1.0", quote(env.SpecVersion.value))
 	}
 	for _, f := range []struct {
 		name  string
-		value *string
+		value attribute
 		limit int
 	}{{"id", env.ID, MaxIDBytes}, {"source", env.Source, MaxSourceBytes}, {"type", env.Type, 0}} {
 		if err := requireString(f.name, f.value); err != nil {
 			return Event{}, err
 		}
-		if f.limit > 0 && len(*f.value) > f.limit {
-			return Event{}, malformed("%s of %d bytes exceeds the %d-byte limit", f.name, len(*f.value), f.limit)
+		if f.limit > 0 && len(f.value.value) > f.limit {
+			return Event{}, malformed("%s of %d bytes exceeds the %d-byte limit", f.name, len(f.value.value), f.limit)
 		}
 	}
-	ev := Event{ID: *env.ID, Source: *env.Source, Type: *env.Type, Offset: -1}
-	if env.Subject != nil {
-		if *env.Subject == "" {
+	ev := Event{ID: env.ID.value, Source: env.Source.value, Type: env.Type.value, Offset: -1}
+	if env.Subject.set {
+		if env.Subject.value == "" {
 			return Event{}, malformed("subject must not be empty when present")
 		}
-		ev.Subject = *env.Subject
+		ev.Subject = env.Subject.value
 	}
-	if env.Time != nil {
-		// RFC 3339 allows a lower-case t and z; Go's parser does not.
-		t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(*env.Time))
+	if ev.Time = env.parsedTime; env.Time.set && !env.isParsedTime {
+		t, err := parseEventTime(env.Time.value)
 		if err != nil {
-			return Event{}, malformed("time %s is not RFC 3339", quote(*env.Time))
+			return Event{}, malformed("time %s is not RFC 3339", quote(env.Time.value))
 		}
-		ev.Time = t.UTC()
+		ev.Time = t
 	}
-	if env.DataContentType != nil && *env.DataContentType != "application/json" { // the common value, parsed or not
-		if mt, _, err := mime.ParseMediaType(*env.DataContentType); err != nil || mt != "application/json" {
-			return Event{}, malformed("datacontenttype %s is not application/json", quote(*env.DataContentType))
+	if ct := env.DataContentType; ct.set && ct.value != "application/json" { // the common value, parsed or not
+		if mt, _, err := mime.ParseMediaType(ct.value); err != nil || mt != "application/json" {
+			return Event{}, malformed("datacontenttype %s is not application/json", quote(ct.value))
 		}
 	}
 	if len(env.ExpectedVersion) > 0 {
@@ -274,18 +296,27 @@ func decodeValue(value []byte) (Event, error) {
 	if !ok {
 		return Event{}, malformed("unknown event type %s", quote(ev.Type))
 	}
+	plain := true // the payload's strings are bytes of env.Data as they are
 	if len(env.Data) > 0 {
 		data := bytes.TrimSpace(env.Data)
 		if len(data) == 0 || data[0] != '{' {
 			return Event{}, malformed("data of %s must be a JSON object", ev.Type)
 		}
-		if err := json.Unmarshal(data, payload); err != nil {
-			return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
+		if plain = fillPayload(data, payload); !plain {
+			payload, _ = newPayload(ev.Type) // fillPayload may have set fields
+			if err := json.Unmarshal(data, payload); err != nil {
+				return Event{}, malformed("data of %s: %s", ev.Type, describeDataError(err))
+			}
 		}
 	}
 	ev.Payload = payload
-	if err := checkSealing(&ev, env.PersonalData, env.PersonalInvalid); err != nil {
-		return Event{}, err
+	// Without the attributes and without the sealed prefix in plain data,
+	// no field is or should be sealed: checkSealing would find nothing,
+	// after listing the personal fields in a slice of their own.
+	if env.PersonalData.set || env.PersonalInvalid.set || !plain || bytes.Contains(env.Data, []byte(SealedPrefix)) {
+		if err := checkSealing(&ev, env.PersonalData.ptr(), env.PersonalInvalid.ptr()); err != nil {
+			return Event{}, err
+		}
 	}
 	return ev, nil
 }
@@ -293,10 +324,10 @@ func decodeValue(value []byte) (Event, error) {
 // envelopeOf reads the attributes from the scanned top-level members.
 // Strings without escapes are taken as they are (the value is known to be
 // valid UTF-8); the rest goes through encoding/json, as does data later.
-func envelopeOf(members []member) (envelope, error) {
+func envelopeOf(members []member, key string) (envelope, error) {
 	var env envelope
 	for _, m := range members {
-		var target **string
+		var target *attribute
 		switch m.key {
 		case "specversion":
 			target = &env.SpecVersion
@@ -307,8 +338,22 @@ func envelopeOf(members []member) (envelope, error) {
 		case "type":
 			target = &env.Type
 		case "subject":
+			// Mostly the key, spelled without escapes: the key's string
+			// then, not a copy.
+			if raw := m.value; key != "" && len(raw) == len(key)+2 && raw[0] == '"' && string(raw[1:len(raw)-1]) == key {
+				env.Subject = attribute{value: key, set: true}
+				continue
+			}
 			target = &env.Subject
 		case "time":
+			// The common form is read from the bytes (a string's, which
+			// the scanner checked), the rest from the string.
+			if raw := m.value; raw[0] == '"' {
+				if t, ok := parseEventTimeZ(raw[1 : len(raw)-1]); ok {
+					env.Time, env.parsedTime, env.isParsedTime = attribute{set: true}, t, true
+					continue
+				}
+			}
 			target = &env.Time
 		case "datacontenttype":
 			target = &env.DataContentType
@@ -325,54 +370,48 @@ func envelopeOf(members []member) (envelope, error) {
 		default:
 			continue // extension attributes are carried, not read
 		}
-		v, err := memberString(m)
+		v, set, err := memberString(m)
 		if err != nil {
 			return envelope{}, err
 		}
-		*target = v
+		*target = attribute{value: v, set: set}
 	}
 	return env, nil
 }
 
 // sharedValues are attribute values most events carry (the spec version,
-// the types, the content type), each shared by every envelope that holds
-// it instead of allocated for each event. Envelopes are only read.
-var sharedValues = func() map[string]*string {
-	m := map[string]*string{}
-	for _, v := range append([]string{"1.0", "application/json"}, EventTypes...) {
-		m[v] = &v
-	}
-	return m
-}()
+// the types, the content type), each shared by every event that holds it
+// instead of allocated for each event.
+var sharedValues = newNameTable(append([]string{"1.0", "application/json"}, EventTypes...))
 
-func memberString(m member) (*string, error) {
+// memberString reads a string attribute; set is false for null.
+func memberString(m member) (value string, set bool, err error) {
 	raw := m.value
 	switch {
 	case string(raw) == "null":
-		return nil, nil
+		return "", false, nil
 	case len(raw) < 2 || raw[0] != '"':
-		return nil, malformed("%s must be a string", m.key)
+		return "", false, malformed("%s must be a string", m.key)
 	}
 	inner := raw[1 : len(raw)-1]
-	if w, ok := sharedValues[string(inner)]; ok {
-		return w, nil
+	if w, ok := sharedValues.find(inner); ok {
+		return w, true, nil
 	}
 	if bytes.IndexByte(inner, '\\') < 0 {
-		s := string(inner)
-		return &s, nil
+		return string(inner), true, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, malformed("%s: %v", m.key, err)
+		return "", false, malformed("%s: %v", m.key, err)
 	}
-	return &s, nil
+	return s, true, nil
 }
 
-func requireString(name string, v *string) error {
-	if v == nil {
+func requireString(name string, v attribute) error {
+	if !v.set {
 		return malformed("%s is required", name)
 	}
-	if *v == "" {
+	if v.value == "" {
 		return malformed("%s must not be empty", name)
 	}
 	return nil

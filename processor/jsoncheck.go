@@ -21,14 +21,40 @@ var strictNames = []string{
 	"name", "email", "address", "reason", "line1", "line2", "city", "postal_code", "country",
 }
 
-// strictNameSet maps each of strictNames to itself.
-var strictNameSet = func() map[string]string {
-	m := make(map[string]string, len(strictNames))
-	for _, n := range strictNames {
-		m[n] = n
+// strictNameSet holds strictNames.
+var strictNameSet = newNameTable(strictNames)
+
+// nameTable finds a byte string among a few fixed strings and returns
+// the fixed one, without allocating or hashing: candidates are grouped by
+// length and most are told apart by their first bytes. Every event looks
+// up each of its keys, and a map's hashing was a fifth of its decode.
+type nameTable struct {
+	byLength [][]string
+}
+
+func newNameTable(values []string) nameTable {
+	var t nameTable
+	for _, v := range values {
+		for len(t.byLength) <= len(v) {
+			t.byLength = append(t.byLength, nil)
+		}
+		t.byLength[len(v)] = append(t.byLength[len(v)], v)
 	}
-	return m
-}()
+	return t
+}
+
+// find returns the fixed string equal to b, if any.
+func (t *nameTable) find(b []byte) (string, bool) {
+	if len(b) >= len(t.byLength) {
+		return "", false
+	}
+	for _, v := range t.byLength[len(b)] {
+		if string(b) == v {
+			return v, true
+		}
+	}
+	return "", false
+}
 
 // checkJSON scans a JSON document once, without decoding it, and rejects
 // duplicate keys, keys that differ from a contract name only by case, and
@@ -50,7 +76,14 @@ type member struct {
 // scanEvent checks value like checkJSON and returns the members of the
 // top-level object, so that decoding needs no second pass over it.
 func scanEvent(value []byte) ([]member, error) {
-	s := scanner{data: value, members: make([]member, 0, 12)}
+	var s scanner
+	return s.event(value)
+}
+
+// event is scanEvent with a scanner of the caller's: the members it
+// returns are in the scanner, on the stack of a caller that declares it.
+func (s *scanner) event(value []byte) ([]member, error) {
+	s.data = value
 	s.space()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		if err := s.value(0); err != nil {
@@ -65,26 +98,39 @@ func scanEvent(value []byte) ([]member, error) {
 	if s.pos != len(s.data) {
 		return nil, errors.New("not a JSON object: trailing data after the JSON value")
 	}
-	return s.members, nil
+	if s.more != nil {
+		return append(s.top[:s.ntop:s.ntop], s.more...), nil
+	}
+	return s.top[:s.ntop], nil
 }
 
 type scanner struct {
-	data    []byte
-	pos     int
-	members []member // of the top-level object
+	data []byte
+	pos  int
+	// The members of the top-level object: the first in top, in the
+	// scanner itself, as a slice the scanner appended to through its
+	// pointer would be moved to the heap, the rest in more.
+	top  [12]member
+	ntop int
+	more []member
 }
 
 var errSyntax = errors.New("not a JSON object: invalid JSON")
 
-func (s *scanner) space() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
+func (s *scanner) space() { s.pos = skipJSONSpace(s.data, s.pos) }
+
+// skipJSONSpace returns the position of the first byte at or after pos in
+// data that is not JSON whitespace.
+func skipJSONSpace(data []byte, pos int) int {
+	for pos < len(data) {
+		switch data[pos] {
 		case ' ', '\t', '\n', '\r':
-			s.pos++
+			pos++
 		default:
-			return
+			return pos
 		}
 	}
+	return pos
 }
 
 func (s *scanner) value(depth int) error {
@@ -155,13 +201,31 @@ func (s *scanner) scalar() error {
 	return nil
 }
 
+// jsonStringStop marks the bytes that end or escape a JSON string's plain
+// run, or are not allowed in it.
+var jsonStringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // str reads a string at s.pos and returns its raw contents and whether it
 // holds escapes.
 func (s *scanner) str() ([]byte, bool, error) {
 	s.pos++ // opening quote
 	start, escaped := s.pos, false
 	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
+		// Most bytes are plain: skip them in locals, a load and a branch each.
+		data, i := s.data, s.pos
+		for i < len(data) && !jsonStringStop[data[i]] {
+			i++
+		}
+		if s.pos = i; i == len(data) {
+			break
+		}
+		switch c := data[i]; {
 		case c == '\\':
 			escaped = true
 			if s.pos+1 >= len(s.data) {
@@ -234,7 +298,7 @@ func (s *scanner) object(depth int) error {
 		}
 		// A contract name is the common key: taken from strictNameSet
 		// without allocating, and exactly a name, it needs no case check.
-		key, known := strictNameSet[string(raw)]
+		key, known := strictNameSet.find(raw)
 		if !known {
 			key = string(raw)
 		}
@@ -247,7 +311,7 @@ func (s *scanner) object(depth int) error {
 				return errSyntax
 			}
 			key = unescaped
-			_, known = strictNameSet[key]
+			_, known = strictNameSet.find([]byte(key))
 		}
 		if depth < 3 && !known {
 			if err := checkCase(key); err != nil {
@@ -284,7 +348,12 @@ func (s *scanner) object(depth int) error {
 			return err
 		}
 		if depth == 0 {
-			s.members = append(s.members, member{key: key, value: s.data[start:s.pos]})
+			if m := (member{key: key, value: s.data[start:s.pos]}); s.ntop < len(s.top) {
+				s.top[s.ntop] = m
+				s.ntop++
+			} else {
+				s.more = append(s.more, m)
+			}
 		}
 		if done, err := s.separator('}'); done || err != nil {
 			return err
