@@ -203,26 +203,48 @@ func (p *stateParser) null() error {
 	return errUnexpected
 }
 
+// int reads an integer as strconv.ParseInt reads the sign and digits at
+// p (leading zeros included), which it calls only for the rare numbers
+// long enough to overflow: the state holds a dozen numbers per decision.
 func (p *stateParser) int() (int64, error) {
 	p.ws()
 	start := p.pos
-	if p.pos < len(p.data) && p.data[p.pos] == '-' {
+	neg := p.pos < len(p.data) && p.data[p.pos] == '-'
+	if neg {
 		p.pos++
 	}
-	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+	first := p.pos
+	var u uint64
+	for p.pos < len(p.data) {
+		d := p.data[p.pos] - '0'
+		if d > 9 {
+			break
+		}
+		u = u*10 + uint64(d)
 		p.pos++
 	}
-	v, err := strconv.ParseInt(string(p.data[start:p.pos]), 10, 64)
-	if err != nil {
+	switch n := p.pos - first; {
+	case n == 0:
 		return 0, errUnexpected
+	case n > 18: // 18 digits always fit an int64
+		v, err := strconv.ParseInt(string(p.data[start:p.pos]), 10, 64)
+		if err != nil {
+			return 0, errUnexpected
+		}
+		return v, nil
+	case neg:
+		return -int64(u), nil
 	}
-	return v, nil
+	return int64(u), nil
 }
 
 func (p *stateParser) time() (time.Time, error) {
 	b, err := p.rawString()
 	if err != nil {
 		return time.Time{}, err
+	}
+	if t, ok := parseStateTime(b); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
@@ -535,8 +557,7 @@ func appendDecision(b []byte, d Decision) []byte {
 // characters, <, >, &, non-ASCII) takes encoding/json's own path.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			enc, err := json.Marshal(s)
 			if err != nil { // strings always encode
 				return append(b, `""`...)
@@ -549,12 +570,14 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendTime appends t as time.Time.MarshalJSON does, quoted RFC 3339
-// with nanoseconds. Years outside 0..9999, which MarshalJSON refuses,
-// cannot occur: every time comes from RFC 3339 text or a record timestamp.
-func appendTime(b []byte, t time.Time) []byte {
-	return t.AppendFormat(b, `"`+time.RFC3339Nano+`"`)
-}
+// plainJSON holds the bytes encoding/json writes as they are in a string:
+// printable ASCII but for quotes, backslashes and the HTML characters.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // UnmarshalJSON implements json.Unmarshaler, so that encoding/json reads
 // a decision kept before offsets were, which has none, as the fast

@@ -38,13 +38,55 @@ var storedWords = []string{
 	ReasonNotRegistered, ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
 }
 
-var storedWordIndex = func() map[string]int {
-	m := make(map[string]int, len(storedWords))
-	for i, w := range storedWords {
-		m[w] = i
+// storedWordIndex is the index of w in storedWords, or -1. Every decision
+// the processor encodes looks up two or three words: a switch on the
+// constants compares a length and a few bytes where a map hashed the
+// word; TestStoredWordIndex keeps it equal to the list.
+func storedWordIndex(w string) int {
+	switch w {
+	case string(Accepted):
+		return 0
+	case string(Rejected):
+		return 1
+	case string(Duplicate):
+		return 2
+	case TypeRegistered:
+		return 3
+	case TypeRenamed:
+		return 4
+	case TypeEmailChanged:
+		return 5
+	case TypeAddressChanged:
+		return 6
+	case TypeSuspended:
+		return 7
+	case TypeReactivated:
+		return 8
+	case TypeErased:
+		return 9
+	case ReasonMalformed:
+		return 10
+	case ReasonWrongPartition:
+		return 11
+	case ReasonStateTooLarge:
+		return 12
+	case ReasonKeyMissing:
+		return 13
+	case ReasonBadSeal:
+		return 14
+	case ReasonInvalid:
+		return 15
+	case ReasonNotRegistered:
+		return 16
+	case ReasonAlreadyRegistered:
+		return 17
+	case ReasonErased:
+		return 18
+	case ReasonVersionConflict:
+		return 19
 	}
-	return m
-}()
+	return -1
+}
 
 // appendStoredDecisions appends the member of ds in the stored form.
 func appendStoredDecisions(b []byte, ds []Decision) []byte {
@@ -80,10 +122,14 @@ func appendStoredDecisions(b []byte, ds []Decision) []byte {
 
 // appendWord appends w as its index in storedWords, or as a string.
 func appendWord(b []byte, w string) []byte {
-	if i, ok := storedWordIndex[w]; ok {
+	switch i := storedWordIndex(w); {
+	case i < 0:
+		return appendString(b, w)
+	case i < 10:
+		return append(b, byte('0'+i))
+	default:
 		return strconv.AppendInt(b, int64(i), 10)
 	}
-	return appendString(b, w)
 }
 
 // storedWord reads what appendWord wrote.
