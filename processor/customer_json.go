@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -24,13 +25,18 @@ type customerFallback Customer
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *Customer) UnmarshalJSON(data []byte) error {
 	var fast Customer
-	p := stateParser{data: data}
-	if err := p.customer(&fast); err == nil {
-		p.ws()
-		if p.pos == len(p.data) {
-			*c = fast
-			return nil
-		}
+	scratch := stateScratches.Get().(*stateScratch)
+	p := stateParser{data: data, text: scratch.text[:0], pending: scratch.pending[:0]}
+	err := p.customer(&fast)
+	p.ws()
+	clear(p.pending) // no pointers into states kept in the pool
+	if cap(p.text) <= maxPooledEncoding {
+		scratch.text, scratch.pending = p.text[:0], p.pending[:0]
+		stateScratches.Put(scratch)
+	}
+	if err == nil && p.pos == len(p.data) {
+		*c = fast
+		return nil
 	}
 	var slow storedFallback
 	if err := json.Unmarshal(data, &slow); err != nil {
@@ -52,12 +58,67 @@ type storedFallback struct {
 
 var errUnexpected = errors.New("unexpected JSON for the fast path")
 
+// stateScratch is stateParser's text and pending, kept between states:
+// made for each state they were two allocations of a few KB.
+type stateScratch struct {
+	text    []byte
+	pending []pendingString
+}
+
+var stateScratches = sync.Pool{New: func() any {
+	return &stateScratch{text: make([]byte, 0, 2<<10), pending: make([]pendingString, 0, 16+2*RecentDecisions)}
+}}
+
 type stateParser struct {
 	data []byte
 	pos  int
+	// text gathers the state's strings and pending says where each goes:
+	// customer makes them one string when the state is read, one
+	// allocation instead of one per string (a dozen per state).
+	text    []byte
+	pending []pendingString
+}
+
+// pendingString is a string of the state read into text[start:end] and
+// to be set at dst.
+type pendingString struct {
+	dst        *string
+	start, end int
+}
+
+// strInto reads a string as str does, to be set at dst by customer.
+// Strings are set in the order read, so that of a key given twice the
+// last one wins, as with encoding/json.
+func (p *stateParser) strInto(dst *string) error {
+	start, end, err := p.textString()
+	if err != nil {
+		return err
+	}
+	p.pending = append(p.pending, pendingString{dst: dst, start: start, end: end})
+	return nil
+}
+
+// textString reads a string as str does into p.text[start:end].
+func (p *stateParser) textString() (start, end int, err error) {
+	raw, ok := p.plainString()
+	if !ok {
+		s, err := p.str()
+		if err != nil {
+			return 0, 0, err
+		}
+		raw = []byte(s) // rare: escapes or non-ASCII text
+	}
+	start = len(p.text)
+	p.text = append(p.text, raw...)
+	return start, len(p.text), nil
 }
 
 func (p *stateParser) ws() {
+	// The encoder writes no whitespace: one comparison for the usual
+	// case before the loop's four.
+	if p.pos < len(p.data) && p.data[p.pos] > ' ' {
+		return
+	}
 	for p.pos < len(p.data) && (p.data[p.pos] == ' ' || p.data[p.pos] == '\n' || p.data[p.pos] == '\t' || p.data[p.pos] == '\r') {
 		p.pos++
 	}
@@ -254,11 +315,11 @@ func (p *stateParser) time() (time.Time, error) {
 }
 
 func (p *stateParser) customer(c *Customer) error {
-	return p.object(func(key []byte) error {
+	err := p.object(func(key []byte) error {
 		var err error
 		switch string(key) {
 		case "id":
-			c.ID, err = p.str()
+			err = p.strInto(&c.ID)
 		case "version":
 			c.Version, err = p.int()
 		case "status":
@@ -266,17 +327,17 @@ func (p *stateParser) customer(c *Customer) error {
 			s, err = p.word()
 			c.Status = Status(s)
 		case "name":
-			c.Name, err = p.str()
+			err = p.strInto(&c.Name)
 		case "email":
-			c.Email, err = p.str()
+			err = p.strInto(&c.Email)
 		case "suspended_reason":
-			c.SuspendedReason, err = p.str()
+			err = p.strInto(&c.SuspendedReason)
 		case "created_at":
 			c.CreatedAt, err = p.time()
 		case "updated_at":
 			c.UpdatedAt, err = p.time()
 		case "last_event_id":
-			c.LastEventID, err = p.str()
+			err = p.strInto(&c.LastEventID)
 		case "next_offset":
 			c.NextOffset, err = p.int()
 		case "address":
@@ -292,7 +353,7 @@ func (p *stateParser) customer(c *Customer) error {
 		case "data_keys":
 			err = p.strings(&c.DataKeys)
 		case "personal_data":
-			c.PersonalData, err = p.str()
+			err = p.strInto(&c.PersonalData)
 		case "history":
 			err = p.history(&c.History)
 		default:
@@ -300,6 +361,14 @@ func (p *stateParser) customer(c *Customer) error {
 		}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	all := string(p.text)
+	for _, s := range p.pending {
+		*s.dst = all[s.start:s.end]
+	}
+	return nil
 }
 
 // strings reads an array of strings without escapes.
@@ -331,15 +400,15 @@ func (p *stateParser) address(a *Address) error {
 		var err error
 		switch string(key) {
 		case "line1":
-			a.Line1, err = p.str()
+			err = p.strInto(&a.Line1)
 		case "line2":
-			a.Line2, err = p.str()
+			err = p.strInto(&a.Line2)
 		case "city":
-			a.City, err = p.str()
+			err = p.strInto(&a.City)
 		case "postal_code":
-			a.PostalCode, err = p.str()
+			err = p.strInto(&a.PostalCode)
 		case "country":
-			a.Country, err = p.str()
+			err = p.strInto(&a.Country)
 		default:
 			return errUnexpected
 		}
