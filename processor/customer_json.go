@@ -24,10 +24,15 @@ type customerFallback Customer
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *Customer) UnmarshalJSON(data []byte) error {
-	var fast Customer
+	// Read into c itself (the strings are set through pointers into it,
+	// which would move a Customer of its own to the heap), from zero as
+	// encoding/json would not, and given back its value if the fast path
+	// fails.
+	saved := *c
+	*c = Customer{}
 	scratch := stateScratches.Get().(*stateScratch)
 	p := stateParser{data: data, text: scratch.text[:0], pending: scratch.pending[:0]}
-	err := p.customer(&fast)
+	err := p.customer(c)
 	p.ws()
 	clear(p.pending) // no pointers into states kept in the pool
 	if cap(p.text) <= maxPooledEncoding {
@@ -35,9 +40,9 @@ func (c *Customer) UnmarshalJSON(data []byte) error {
 		stateScratches.Put(scratch)
 	}
 	if err == nil && p.pos == len(p.data) {
-		*c = fast
 		return nil
 	}
+	*c = saved
 	var slow storedFallback
 	if err := json.Unmarshal(data, &slow); err != nil {
 		return err

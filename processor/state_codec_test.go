@@ -322,3 +322,43 @@ func TestStateCodecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmarshalJSONReplacesTheValue: UnmarshalJSON, which reads into the
+// customer itself, leaves nothing of an earlier value on success and the
+// earlier value untouched on an error, as when it read into one of its
+// own.
+func TestUnmarshalJSONReplacesTheValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 17))
+	earlier := randomCustomer(r)
+	earlier.Address = &Address{Line1: "old"}
+	earlier.DataKeys = []string{"old"}
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"fast path", `{"id":"c","version":1,"next_offset":2}`, true},
+		{"escapes (fast path with encoding/json for a string)", `{"id":"c\u0041","version":1}`, true},
+		{"encoding/json's path (an unknown member)", `{"id":"c","version":1,"other":true}`, true},
+		{"trailing bytes", `{"id":"c","version":1} x`, false},
+		{"cut short", `{"id":"c","version":1,"name":"ab`, false},
+		{"wrong type", `{"id":"c","version":"1"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := earlier
+			c.Address = &Address{Line1: "old"}
+			err := c.UnmarshalJSON([]byte(tt.in))
+			if !tt.ok {
+				if err == nil || !reflect.DeepEqual(c, earlier) {
+					t.Fatalf("UnmarshalJSON(%s) = %v, customer %+v; want an error and the earlier value", tt.in, err, c)
+				}
+				return
+			}
+			var fresh Customer
+			if err != nil || fresh.UnmarshalJSON([]byte(tt.in)) != nil || !reflect.DeepEqual(c, fresh) {
+				t.Fatalf("UnmarshalJSON(%s) over a value = %+v, %v; into a zero value %+v", tt.in, c, err, fresh)
+			}
+		})
+	}
+}
