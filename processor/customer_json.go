@@ -475,6 +475,7 @@ func (p *stateParser) decisions(out *[]Decision) error {
 
 func (p *stateParser) history(h *History) error {
 	var j historyJSON
+	var raw []byte
 	err := p.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -487,7 +488,14 @@ func (p *stateParser) history(h *History) error {
 		case "last":
 			j.Last, err = p.int()
 		case "deltas":
-			j.Deltas, err = p.str()
+			// Decoded from the input's bytes: read as a string first,
+			// they were copied once more.
+			var ok bool
+			if raw, ok = p.plainString(); !ok {
+				var s string
+				s, err = p.str()
+				raw = []byte(s)
+			}
 		default:
 			return errUnexpected
 		}
@@ -496,10 +504,13 @@ func (p *stateParser) history(h *History) error {
 	if err != nil {
 		return err
 	}
-	deltas, err := base64.StdEncoding.DecodeString(j.Deltas)
+	// As base64.StdEncoding.DecodeString does.
+	deltas := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+	n, err := base64.StdEncoding.Decode(deltas, raw)
 	if err != nil {
 		return errUnexpected
 	}
+	deltas = deltas[:n]
 	*h = History{firstVersion: j.FirstVersion, count: j.Count, last: j.Last, deltas: deltas}
 	return nil
 }
