@@ -35,7 +35,7 @@ func (c *Customer) UnmarshalJSON(data []byte) error {
 	err := p.customer(c)
 	p.ws()
 	clear(p.pending) // no pointers into states kept in the pool
-	if cap(p.text) <= maxPooledEncoding {
+	if cap(p.text) <= maxPooledEncoding && cap(p.pending) <= maxPooledStrings {
 		scratch.text, scratch.pending = p.text[:0], p.pending[:0]
 		stateScratches.Put(scratch)
 	}
@@ -69,6 +69,10 @@ type stateScratch struct {
 	text    []byte
 	pending []pendingString
 }
+
+// maxPooledStrings bounds the pending strings a stateScratch keeps: a
+// state with many more (one an older build wrote) is not kept.
+const maxPooledStrings = 1024
 
 var stateScratches = sync.Pool{New: func() any {
 	return &stateScratch{text: make([]byte, 0, 2<<10), pending: make([]pendingString, 0, 16+2*RecentDecisions)}
