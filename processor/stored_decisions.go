@@ -154,19 +154,15 @@ func (p *stateParser) storedDecisions(out *[]Decision) error {
 		*out = []Decision{}
 		return nil
 	}
-	// Parsed in place into a slice made at their count, which the
-	// separators the encoder writes between decisions tell without
-	// parsing: a ring made with room for RecentDecisions was 3 KB to
-	// clear and collect for every state read, most of it unused at ten
-	// events per customer, and parsing on the stack and copying out cost
-	// the clearing and a copy. A separator inside a string only makes
-	// the guess larger; a shorter guess (spaces between decisions) only
-	// makes append grow the slice.
-	rest := p.data[p.pos:]
-	if end := bytes.Index(rest, []byte("]]")); end >= 0 {
-		rest = rest[:end]
-	}
-	ds := make([]Decision, 0, min(bytes.Count(rest, []byte("],["))+1, RecentDecisions))
+	// Parsed in place into a slice made at their count, or a little
+	// more: each decision opens a bracket, and the brackets left in the
+	// state are counted at memory speed (the data keys open one more).
+	// A ring made with room for RecentDecisions was 3 KB to clear and
+	// collect for every state read, most of it unused at ten events per
+	// customer, and parsing on the stack and copying out cost the
+	// clearing and a copy.
+	guess := bytes.Count(p.data[p.pos:], []byte("["))
+	ds := make([]Decision, 0, min(guess, RecentDecisions))
 	// The event ids and messages go to p.text (see strInto), pending
 	// here by index until ds stops growing.
 	var refBuf [2 * RecentDecisions]decisionString
