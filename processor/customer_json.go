@@ -380,24 +380,30 @@ func (p *stateParser) customer(c *Customer) error {
 	return nil
 }
 
-// strings reads an array of strings without escapes.
+// strings reads an array of strings as encoding/json does: an empty
+// array is an empty slice, not nil, a repeated member replaces the
+// earlier one, and str reads each string (invalid UTF-8 and escapes
+// included).
 func (p *stateParser) strings(out *[]string) error {
 	if !p.consume('[') {
 		return errUnexpected
 	}
+	ss := []string{}
 	if p.consume(']') {
+		*out = ss
 		return nil
 	}
 	for {
-		s, err := p.rawString()
+		s, err := p.str()
 		if err != nil {
 			return err
 		}
-		*out = append(*out, string(s))
+		ss = append(ss, s)
 		if p.consume(',') {
 			continue
 		}
 		if p.consume(']') {
+			*out = ss
 			return nil
 		}
 		return errUnexpected

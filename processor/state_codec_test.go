@@ -362,3 +362,26 @@ func TestUnmarshalJSONReplacesTheValue(t *testing.T) {
 		})
 	}
 }
+
+// TestFastDecoderAgreesOnDataKeys: the fast decoder reads the data keys
+// as encoding/json does: an empty array is an empty slice, a repeated
+// member replaces the keys, invalid UTF-8 becomes U+FFFD. The first one
+// FuzzCustomerJSON found (testdata/fuzz/FuzzCustomerJSON/c070762a06c8aa09).
+func TestFastDecoderAgreesOnDataKeys(t *testing.T) {
+	for _, in := range []string{
+		`{"id":"c","data_keys":[]}`,
+		`{"id":"c","data_keys":["a"],"data_keys":["b"]}`,
+		"{\"id\":\"c\",\"data_keys\":[\"\xff\"]}",
+		`{"id":"c","data_keys":["a\u0062",null]}`,
+	} {
+		var fast Customer
+		p := stateParser{data: []byte(in)}
+		if err := p.customer(&fast); err != nil {
+			continue // encoding/json's path: nothing to compare
+		}
+		slow, err := fallbackDecode([]byte(in))
+		if err != nil || !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast %#v; encoding/json %#v, %v", in, fast.DataKeys, slow.DataKeys, err)
+		}
+	}
+}
