@@ -168,7 +168,11 @@ func (p *stateParser) storedDecisions(out *[]Decision) error {
 	var refBuf [2 * RecentDecisions]decisionString
 	refs := refBuf[:0]
 	for {
-		ds = append(ds, Decision{})
+		if len(ds) < cap(ds) {
+			ds = ds[:len(ds)+1] // zero from make: cheaper than appending a zero Decision
+		} else {
+			ds = append(ds, Decision{})
+		}
 		d := &ds[len(ds)-1]
 		if !p.consume('[') {
 			return errUnexpected
