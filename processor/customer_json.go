@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -23,15 +24,25 @@ type customerFallback Customer
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *Customer) UnmarshalJSON(data []byte) error {
-	var fast Customer
-	p := stateParser{data: data}
-	if err := p.customer(&fast); err == nil {
-		p.ws()
-		if p.pos == len(p.data) {
-			*c = fast
-			return nil
-		}
+	// Read into c itself (the strings are set through pointers into it,
+	// which would move a Customer of its own to the heap), from zero as
+	// encoding/json would not, and given back its value if the fast path
+	// fails.
+	saved := *c
+	*c = Customer{}
+	scratch := stateScratches.Get().(*stateScratch)
+	p := stateParser{data: data, text: scratch.text[:0], pending: scratch.pending[:0]}
+	err := p.customer(c)
+	p.ws()
+	clear(p.pending) // no pointers into states kept in the pool
+	if cap(p.text) <= maxPooledEncoding && cap(p.pending) <= maxPooledStrings {
+		scratch.text, scratch.pending = p.text[:0], p.pending[:0]
+		stateScratches.Put(scratch)
 	}
+	if err == nil && p.pos == len(p.data) {
+		return nil
+	}
+	*c = saved
 	var slow storedFallback
 	if err := json.Unmarshal(data, &slow); err != nil {
 		return err
@@ -52,12 +63,71 @@ type storedFallback struct {
 
 var errUnexpected = errors.New("unexpected JSON for the fast path")
 
+// stateScratch is stateParser's text and pending, kept between states:
+// made for each state they were two allocations of a few KB.
+type stateScratch struct {
+	text    []byte
+	pending []pendingString
+}
+
+// maxPooledStrings bounds the pending strings a stateScratch keeps: a
+// state with many more (one an older build wrote) is not kept.
+const maxPooledStrings = 1024
+
+var stateScratches = sync.Pool{New: func() any {
+	return &stateScratch{text: make([]byte, 0, 2<<10), pending: make([]pendingString, 0, 16+2*RecentDecisions)}
+}}
+
 type stateParser struct {
 	data []byte
 	pos  int
+	// text gathers the state's strings and pending says where each goes:
+	// customer makes them one string when the state is read, one
+	// allocation instead of one per string (a dozen per state).
+	text    []byte
+	pending []pendingString
+}
+
+// pendingString is a string of the state read into text[start:end] and
+// to be set at dst.
+type pendingString struct {
+	dst        *string
+	start, end int
+}
+
+// strInto reads a string as str does, to be set at dst by customer.
+// Strings are set in the order read, so that of a key given twice the
+// last one wins, as with encoding/json.
+func (p *stateParser) strInto(dst *string) error {
+	start, end, err := p.textString()
+	if err != nil {
+		return err
+	}
+	p.pending = append(p.pending, pendingString{dst: dst, start: start, end: end})
+	return nil
+}
+
+// textString reads a string as str does into p.text[start:end].
+func (p *stateParser) textString() (start, end int, err error) {
+	raw, ok := p.plainString()
+	if !ok {
+		s, err := p.str()
+		if err != nil {
+			return 0, 0, err
+		}
+		raw = []byte(s) // rare: escapes or non-ASCII text
+	}
+	start = len(p.text)
+	p.text = append(p.text, raw...)
+	return start, len(p.text), nil
 }
 
 func (p *stateParser) ws() {
+	// The encoder writes no whitespace: one comparison for the usual
+	// case before the loop's four.
+	if p.pos < len(p.data) && p.data[p.pos] > ' ' {
+		return
+	}
 	for p.pos < len(p.data) && (p.data[p.pos] == ' ' || p.data[p.pos] == '\n' || p.data[p.pos] == '\t' || p.data[p.pos] == '\r') {
 		p.pos++
 	}
@@ -203,26 +273,48 @@ func (p *stateParser) null() error {
 	return errUnexpected
 }
 
+// int reads an integer as strconv.ParseInt reads the sign and digits at
+// p (leading zeros included), which it calls only for the rare numbers
+// long enough to overflow: the state holds a dozen numbers per decision.
 func (p *stateParser) int() (int64, error) {
 	p.ws()
 	start := p.pos
-	if p.pos < len(p.data) && p.data[p.pos] == '-' {
+	neg := p.pos < len(p.data) && p.data[p.pos] == '-'
+	if neg {
 		p.pos++
 	}
-	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+	first := p.pos
+	var u uint64
+	for p.pos < len(p.data) {
+		d := p.data[p.pos] - '0'
+		if d > 9 {
+			break
+		}
+		u = u*10 + uint64(d)
 		p.pos++
 	}
-	v, err := strconv.ParseInt(string(p.data[start:p.pos]), 10, 64)
-	if err != nil {
+	switch n := p.pos - first; {
+	case n == 0:
 		return 0, errUnexpected
+	case n > 18: // 18 digits always fit an int64
+		v, err := strconv.ParseInt(string(p.data[start:p.pos]), 10, 64)
+		if err != nil {
+			return 0, errUnexpected
+		}
+		return v, nil
+	case neg:
+		return -int64(u), nil
 	}
-	return v, nil
+	return int64(u), nil
 }
 
 func (p *stateParser) time() (time.Time, error) {
 	b, err := p.rawString()
 	if err != nil {
 		return time.Time{}, err
+	}
+	if t, ok := parseStateTime(b); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
@@ -232,11 +324,11 @@ func (p *stateParser) time() (time.Time, error) {
 }
 
 func (p *stateParser) customer(c *Customer) error {
-	return p.object(func(key []byte) error {
+	err := p.object(func(key []byte) error {
 		var err error
 		switch string(key) {
 		case "id":
-			c.ID, err = p.str()
+			err = p.strInto(&c.ID)
 		case "version":
 			c.Version, err = p.int()
 		case "status":
@@ -244,17 +336,17 @@ func (p *stateParser) customer(c *Customer) error {
 			s, err = p.word()
 			c.Status = Status(s)
 		case "name":
-			c.Name, err = p.str()
+			err = p.strInto(&c.Name)
 		case "email":
-			c.Email, err = p.str()
+			err = p.strInto(&c.Email)
 		case "suspended_reason":
-			c.SuspendedReason, err = p.str()
+			err = p.strInto(&c.SuspendedReason)
 		case "created_at":
 			c.CreatedAt, err = p.time()
 		case "updated_at":
 			c.UpdatedAt, err = p.time()
 		case "last_event_id":
-			c.LastEventID, err = p.str()
+			err = p.strInto(&c.LastEventID)
 		case "next_offset":
 			c.NextOffset, err = p.int()
 		case "address":
@@ -270,7 +362,7 @@ func (p *stateParser) customer(c *Customer) error {
 		case "data_keys":
 			err = p.strings(&c.DataKeys)
 		case "personal_data":
-			c.PersonalData, err = p.str()
+			err = p.strInto(&c.PersonalData)
 		case "history":
 			err = p.history(&c.History)
 		default:
@@ -278,26 +370,40 @@ func (p *stateParser) customer(c *Customer) error {
 		}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	all := string(p.text)
+	for _, s := range p.pending {
+		*s.dst = all[s.start:s.end]
+	}
+	return nil
 }
 
-// strings reads an array of strings without escapes.
+// strings reads an array of strings as encoding/json does: an empty
+// array is an empty slice, not nil, a repeated member replaces the
+// earlier one, and str reads each string (invalid UTF-8 and escapes
+// included).
 func (p *stateParser) strings(out *[]string) error {
 	if !p.consume('[') {
 		return errUnexpected
 	}
+	ss := []string{}
 	if p.consume(']') {
+		*out = ss
 		return nil
 	}
 	for {
-		s, err := p.rawString()
+		s, err := p.str()
 		if err != nil {
 			return err
 		}
-		*out = append(*out, string(s))
+		ss = append(ss, s)
 		if p.consume(',') {
 			continue
 		}
 		if p.consume(']') {
+			*out = ss
 			return nil
 		}
 		return errUnexpected
@@ -309,15 +415,15 @@ func (p *stateParser) address(a *Address) error {
 		var err error
 		switch string(key) {
 		case "line1":
-			a.Line1, err = p.str()
+			err = p.strInto(&a.Line1)
 		case "line2":
-			a.Line2, err = p.str()
+			err = p.strInto(&a.Line2)
 		case "city":
-			a.City, err = p.str()
+			err = p.strInto(&a.City)
 		case "postal_code":
-			a.PostalCode, err = p.str()
+			err = p.strInto(&a.PostalCode)
 		case "country":
-			a.Country, err = p.str()
+			err = p.strInto(&a.Country)
 		default:
 			return errUnexpected
 		}
@@ -379,6 +485,7 @@ func (p *stateParser) decisions(out *[]Decision) error {
 
 func (p *stateParser) history(h *History) error {
 	var j historyJSON
+	var raw []byte
 	err := p.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -391,7 +498,14 @@ func (p *stateParser) history(h *History) error {
 		case "last":
 			j.Last, err = p.int()
 		case "deltas":
-			j.Deltas, err = p.str()
+			// Decoded from the input's bytes: read as a string first,
+			// they were copied once more.
+			var ok bool
+			if raw, ok = p.plainString(); !ok {
+				var s string
+				s, err = p.str()
+				raw = []byte(s)
+			}
 		default:
 			return errUnexpected
 		}
@@ -400,10 +514,13 @@ func (p *stateParser) history(h *History) error {
 	if err != nil {
 		return err
 	}
-	deltas, err := base64.StdEncoding.DecodeString(j.Deltas)
+	// As base64.StdEncoding.DecodeString does.
+	deltas := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+	n, err := base64.StdEncoding.Decode(deltas, raw)
 	if err != nil {
 		return errUnexpected
 	}
+	deltas = deltas[:n]
 	*h = History{firstVersion: j.FirstVersion, count: j.Count, last: j.Last, deltas: deltas}
 	return nil
 }
@@ -535,8 +652,7 @@ func appendDecision(b []byte, d Decision) []byte {
 // characters, <, >, &, non-ASCII) takes encoding/json's own path.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			enc, err := json.Marshal(s)
 			if err != nil { // strings always encode
 				return append(b, `""`...)
@@ -549,12 +665,14 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendTime appends t as time.Time.MarshalJSON does, quoted RFC 3339
-// with nanoseconds. Years outside 0..9999, which MarshalJSON refuses,
-// cannot occur: every time comes from RFC 3339 text or a record timestamp.
-func appendTime(b []byte, t time.Time) []byte {
-	return t.AppendFormat(b, `"`+time.RFC3339Nano+`"`)
-}
+// plainJSON holds the bytes encoding/json writes as they are in a string:
+// printable ASCII but for quotes, backslashes and the HTML characters.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // UnmarshalJSON implements json.Unmarshaler, so that encoding/json reads
 // a decision kept before offsets were, which has none, as the fast

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,13 +39,55 @@ var storedWords = []string{
 	ReasonNotRegistered, ReasonAlreadyRegistered, ReasonErased, ReasonVersionConflict,
 }
 
-var storedWordIndex = func() map[string]int {
-	m := make(map[string]int, len(storedWords))
-	for i, w := range storedWords {
-		m[w] = i
+// storedWordIndex is the index of w in storedWords, or -1. Every decision
+// the processor encodes looks up two or three words: a switch on the
+// constants compares a length and a few bytes where a map hashed the
+// word; TestStoredWordIndex keeps it equal to the list.
+func storedWordIndex(w string) int {
+	switch w {
+	case string(Accepted):
+		return 0
+	case string(Rejected):
+		return 1
+	case string(Duplicate):
+		return 2
+	case TypeRegistered:
+		return 3
+	case TypeRenamed:
+		return 4
+	case TypeEmailChanged:
+		return 5
+	case TypeAddressChanged:
+		return 6
+	case TypeSuspended:
+		return 7
+	case TypeReactivated:
+		return 8
+	case TypeErased:
+		return 9
+	case ReasonMalformed:
+		return 10
+	case ReasonWrongPartition:
+		return 11
+	case ReasonStateTooLarge:
+		return 12
+	case ReasonKeyMissing:
+		return 13
+	case ReasonBadSeal:
+		return 14
+	case ReasonInvalid:
+		return 15
+	case ReasonNotRegistered:
+		return 16
+	case ReasonAlreadyRegistered:
+		return 17
+	case ReasonErased:
+		return 18
+	case ReasonVersionConflict:
+		return 19
 	}
-	return m
-}()
+	return -1
+}
 
 // appendStoredDecisions appends the member of ds in the stored form.
 func appendStoredDecisions(b []byte, ds []Decision) []byte {
@@ -80,10 +123,14 @@ func appendStoredDecisions(b []byte, ds []Decision) []byte {
 
 // appendWord appends w as its index in storedWords, or as a string.
 func appendWord(b []byte, w string) []byte {
-	if i, ok := storedWordIndex[w]; ok {
+	switch i := storedWordIndex(w); {
+	case i < 0:
+		return appendString(b, w)
+	case i < 10:
+		return append(b, byte('0'+i))
+	default:
 		return strconv.AppendInt(b, int64(i), 10)
 	}
-	return appendString(b, w)
 }
 
 // storedWord reads what appendWord wrote.
@@ -103,56 +150,69 @@ func (p *stateParser) storedDecisions(out *[]Decision) error {
 	if !p.consume('[') {
 		return errUnexpected
 	}
-	// Parsed on the stack and copied out at their count: a ring made
-	// with room for RecentDecisions was 3 KB to clear and collect for
-	// every state read, most of it unused at ten events per customer, and
-	// the fold copies the ring to a new one anyway (remember).
-	var ring [RecentDecisions]Decision
-	ds := ring[:0]
-	// The event ids, the one string of a decision that is not a known
-	// word, are gathered and made one string: one allocation per state
-	// instead of one per decision. An id with escapes or non-ASCII text
-	// is decoded on its own (idEnds holds -1 for it).
-	var idBuf [1024]byte
-	var idEndBuf [RecentDecisions]int
-	ids, idEnds := idBuf[:0], idEndBuf[:0]
-	if !p.consume(']') {
-		for {
-			var d Decision
-			if !p.consume('[') {
-				return errUnexpected
-			}
-			if raw, ok := p.plainString(); ok {
-				ids = append(ids, raw...)
-				idEnds = append(idEnds, len(ids))
-			} else {
-				var err error
-				if d.EventID, err = p.str(); err != nil {
-					return err
-				}
-				idEnds = append(idEnds, -1)
-			}
-			if err := p.storedDecision(&d); err != nil {
-				return err
-			}
-			ds = append(ds, d)
-			if p.consume(',') {
-				continue
-			}
-			if p.consume(']') {
-				break
-			}
+	if p.consume(']') {
+		*out = []Decision{}
+		return nil
+	}
+	// Parsed in place into a slice made at their count, or a little
+	// more: each decision opens a bracket, and the brackets left in the
+	// state are counted at memory speed (the data keys open one more).
+	// A ring made with room for RecentDecisions was 3 KB to clear and
+	// collect for every state read, most of it unused at ten events per
+	// customer, and parsing on the stack and copying out cost the
+	// clearing and a copy.
+	guess := bytes.Count(p.data[p.pos:], []byte("["))
+	ds := make([]Decision, 0, min(guess, RecentDecisions))
+	// The event ids and messages go to p.text (see strInto), pending
+	// here by index until ds stops growing.
+	var refBuf [2 * RecentDecisions]decisionString
+	refs := refBuf[:0]
+	for {
+		if len(ds) < cap(ds) {
+			ds = ds[:len(ds)+1] // zero from make: cheaper than appending a zero Decision
+		} else {
+			ds = append(ds, Decision{})
+		}
+		d := &ds[len(ds)-1]
+		if !p.consume('[') {
 			return errUnexpected
 		}
-	}
-	all, start := string(ids), 0
-	for i, end := range idEnds {
-		if end >= 0 {
-			ds[i].EventID, start = all[start:end], end
+		start, end, err := p.textString()
+		if err != nil {
+			return err
 		}
+		refs = append(refs, decisionString{i: len(ds) - 1, start: start, end: end})
+		if err := p.storedDecision(d); err != nil {
+			return err
+		}
+		if len(p.text) > end { // a message, read into p.text by storedDecision
+			refs = append(refs, decisionString{i: len(ds) - 1, message: true, start: end, end: len(p.text)})
+		}
+		if p.consume(',') {
+			continue
+		}
+		if p.consume(']') {
+			break
+		}
+		return errUnexpected
 	}
-	*out = append(make([]Decision, 0, len(ds)), ds...)
+	for _, r := range refs {
+		dst := &ds[r.i].EventID
+		if r.message {
+			dst = &ds[r.i].Message
+		}
+		p.pending = append(p.pending, pendingString{dst: dst, start: r.start, end: r.end})
+	}
+	// At their count, as the fold expects to append to a copy.
+	*out = ds[:len(ds):len(ds)]
 	return nil
+}
+
+// decisionString is a string of ds[i] read into p.text[start:end].
+type decisionString struct {
+	i          int
+	message    bool
+	start, end int
 }
 
 // plainString reads a string of printable ASCII without escapes, which
@@ -206,7 +266,8 @@ func (p *stateParser) storedDecision(d *Decision) error {
 		}
 	}
 	if p.consume(',') {
-		if d.Message, err = p.str(); err != nil {
+		// Into p.text, where storedDecisions finds it.
+		if _, _, err = p.textString(); err != nil {
 			return err
 		}
 	}
