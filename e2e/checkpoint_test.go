@@ -37,7 +37,7 @@ func TestKeptProcessorStoreHoldsOnlyWhatTheTableHolds(t *testing.T) {
 		event("kept-2", "customer.renamed", `{"name":"Kept Twice"}`),
 	})
 
-	failing, failed := failTableWrites(broker, topics, 200*time.Millisecond)
+	failing, failed := failTableWrites(t, broker, topics, 200*time.Millisecond)
 
 	dir := t.TempDir()
 	first := startPipelineStored(t, broker.Addr(), topics, dir)
@@ -166,8 +166,9 @@ func assertStoreEqualsTable(t *testing.T, broker, dataDir string, topics kafka.T
 // failTableWrites makes the broker fail every table write while failing
 // is set (it starts set), after holding it for hold, as a broker going
 // away would; failed counts them.
-func failTableWrites(broker *embedded.Broker, topics kafka.Topics, hold time.Duration) (failing *atomic.Bool, failed *atomic.Int64) {
-	table := string(goka.GroupTable(goka.Group(topics.Group)))
+func failTableWrites(t *testing.T, broker *embedded.Broker, topics kafka.Topics, hold time.Duration) (failing *atomic.Bool, failed *atomic.Int64) {
+	t.Helper()
+	table := tableRef(t, broker, topics)
 	failing, failed = new(atomic.Bool), new(atomic.Int64)
 	failing.Store(true)
 	cluster := broker.Cluster()

@@ -37,7 +37,7 @@ func TestProcessorNeverCommitsPastAFailedTableWrite(t *testing.T) {
 	// Hold the first produce request that carries table writes long
 	// enough for the duplicate to be folded and committed (sarama commits
 	// every second), then fail it with an error sarama does not retry.
-	table := string(goka.GroupTable(goka.Group(topics.Group)))
+	table := tableRef(t, broker, topics)
 	var failed atomic.Bool
 	cluster := broker.Cluster()
 	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -100,13 +100,32 @@ func customerEvent(id string) func(eventID, typ, data string) *kgo.Record {
 	}
 }
 
-func carriesTopic(req *kmsg.ProduceRequest, topic string) bool {
+func carriesTopic(req *kmsg.ProduceRequest, topic topicRef) bool {
 	for _, rt := range req.Topics {
-		if rt.Topic == topic {
+		if rt.Topic == topic.name || (rt.Topic == "" && rt.TopicID == topic.id) {
 			return true
 		}
 	}
 	return false
+}
+
+// topicRef names a topic both ways a produce request can: franz-go sends
+// the topic id instead of the name to brokers that take it (Produce v13,
+// kfake among them).
+type topicRef struct {
+	name string
+	id   [16]byte
+}
+
+// tableRef is the group table of topics on broker, which must exist.
+func tableRef(t *testing.T, broker *embedded.Broker, topics kafka.Topics) topicRef {
+	t.Helper()
+	table := string(goka.GroupTable(goka.Group(topics.Group)))
+	info := broker.Cluster().TopicInfo(table)
+	if info == nil {
+		t.Fatalf("table topic %s does not exist", table)
+	}
+	return topicRef{name: table, id: info.TopicID}
 }
 
 // failProduce answers every partition of req with code.

@@ -61,7 +61,7 @@ func TestSharedReplicaServesOnlyAcknowledgedWrites(t *testing.T) {
 	const id = "cust-unacked"
 	// The broker holds each table write a second before failing it: the
 	// processor holds the folded state meanwhile, unacknowledged.
-	failing, failed := failTableWrites(broker, topics, time.Second)
+	failing, failed := failTableWrites(t, broker, topics, time.Second)
 	p := startPipelineStored(t, broker.Addr(), topics, t.TempDir())
 	produceRecords(t, broker.Addr(), topics.Events, 30*time.Second, []*kgo.Record{
 		customerEvent(id)("unacked-1", "customer.registered", `{"name":"Unacked","email":"unacked@example.org"}`),
