@@ -249,7 +249,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		// reverse order when a broker restart made a non-idempotent
 		// producer retry with several requests in flight; an idempotent
 		// producer orders them by sequence number.
-		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, kafka.GokaProducerBuilder(p.cfg.Kafka))),
+		goka.WithProducerBuilder(orderedProducers(order, string(goka.GroupTable(goka.Group(p.cfg.Topics.Group))), acks, kafka.GokaProducerBuilder(p.cfg.Kafka, p.cfg.Logger))),
 		goka.WithConsumerGroupBuilder(fencedGroups(goka.ConsumerGroupBuilderWithConfig(p.groupConfig()), fence)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.cfg.Kafka.Sarama())),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(p.cfg.Kafka.Sarama(), tableTopicConfig(p.cfg.Topics))),

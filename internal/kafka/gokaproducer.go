@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash"
+	"log/slog"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -44,19 +45,20 @@ type GokaProducer struct {
 }
 
 // GokaProducerBuilder builds goka producers on franz-go with cfg's
-// brokers, client id and security. goka's hasher is not used: see
-// GokaProducer.
-func GokaProducerBuilder(cfg Config) goka.ProducerBuilder {
+// brokers, client id and security, logging to log. goka's hasher is not
+// used: see GokaProducer.
+func GokaProducerBuilder(cfg Config, log *slog.Logger) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, _ func() hash.Hash32) (goka.Producer, error) {
-		return NewGokaProducer(cfg, brokers, clientID)
+		return NewGokaProducer(cfg, brokers, clientID, log)
 	}
 }
 
 // NewGokaProducer connects a producer to brokers.
-func NewGokaProducer(cfg Config, brokers []string, clientID string) (*GokaProducer, error) {
+func NewGokaProducer(cfg Config, brokers []string, clientID string, log *slog.Logger) (*GokaProducer, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(clientID),
+		kgo.WithLogger(KgoLogger(log, "table-producer")),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// States are small and mostly unique JSON; the brokers store
