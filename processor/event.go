@@ -349,7 +349,7 @@ func envelopeOf(members []member, key string) (envelope, error) {
 			// The common form is read from the bytes (a string's, which
 			// the scanner checked), the rest from the string.
 			if raw := m.value; raw[0] == '"' {
-				if t, ok := parseEventTimeZ(raw[1 : len(raw)-1]); ok {
+				if t, ok := parseTimeZ(raw[1 : len(raw)-1]); ok {
 					env.Time, env.parsedTime, env.isParsedTime = attribute{set: true}, t, true
 					continue
 				}

@@ -119,12 +119,12 @@ func checkDataFastPath(t *testing.T, typ string, data []byte) bool {
 	return true
 }
 
-// checkTimeFastPath fails t when parseEventTimeZ reads s otherwise than
+// checkTimeFastPath fails t when parseTimeZ reads s otherwise than
 // time.Parse; it reports whether it read it.
 func checkTimeFastPath(t *testing.T, s string) bool {
 	t.Helper()
-	fast, ok := parseEventTimeZ(s)
-	if fromBytes, okBytes := parseEventTimeZ([]byte(s)); okBytes != ok || fromBytes != fast {
+	fast, ok := parseTimeZ(s)
+	if fromBytes, okBytes := parseTimeZ([]byte(s)); okBytes != ok || fromBytes != fast {
 		t.Fatalf("time %q: from a string %v (%v), from bytes %v (%v)", s, fast, ok, fromBytes, okBytes)
 	}
 	if !ok {

@@ -12,7 +12,7 @@ import (
 // goes to time.Parse, which decides and words the error. RFC 3339 allows
 // a lower-case t and z; Go's parser does not, hence the upper-casing.
 func parseEventTime(s string) (time.Time, error) {
-	if t, ok := parseEventTimeZ(s); ok {
+	if t, ok := parseTimeZ(s); ok {
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
@@ -22,11 +22,12 @@ func parseEventTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// parseEventTimeZ reads 2006-01-02T15:04:05[.fraction]Z with the ranges
-// time.Parse checks; like time.Parse, it reads at most 9 digits of the
+// parseTimeZ reads 2006-01-02T15:04:05[.fraction]Z with the ranges
+// time.Parse checks, for an event's time and (upper case only) the
+// state's; like time.Parse, it reads at most 9 digits of the
 // fraction and ignores the rest. It reads the bytes of an event too, so
 // that the common time costs no string.
-func parseEventTimeZ[text string | []byte](s text) (time.Time, bool) {
+func parseTimeZ[text string | []byte](s text) (time.Time, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' ||
 		s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' && s[len(s)-1] != 'z' {
 		return time.Time{}, false
@@ -49,7 +50,7 @@ func parseEventTimeZ[text string | []byte](s text) (time.Time, bool) {
 	}
 	year, month := num(0, 4, 0, 9999), num(5, 7, 1, 12)
 	day, hour, minute, sec := num(8, 10, 1, 31), num(11, 13, 0, 23), num(14, 16, 0, 59), num(17, 19, 0, 59)
-	if !ok || day > eventMonthDays(month, year) {
+	if !ok || day > daysInMonth(month, year) {
 		return time.Time{}, false
 	}
 	nsec := 0
@@ -70,17 +71,4 @@ func parseEventTimeZ[text string | []byte](s text) (time.Time, bool) {
 		}
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
-}
-
-func eventMonthDays(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }

@@ -67,51 +67,14 @@ func appendTimeDigits(b []byte, v, width int) []byte {
 
 // parseStateTime reads the text between the quotes of a time appendTime
 // wrote, with the result time.Parse(time.RFC3339Nano, ...) gives: the
-// UTC form "2006-01-02T15:04:05[.fraction]Z" from 1970 to 9999, with one
-// to nine fraction digits; ok is false for anything else.
+// UTC form "2006-01-02T15:04:05[.fraction]Z"; ok is false for anything
+// else. It is the event time's reader (parseTimeZ) without the lower-case
+// t and z that RFC 3339 allows and time.Parse refuses.
 func parseStateTime(b []byte) (t time.Time, ok bool) {
-	if len(b) < len("2006-01-02T15:04:05Z") || len(b) > len("2006-01-02T15:04:05.999999999Z") ||
-		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[len(b)-1] != 'Z' {
+	if len(b) < len("2006-01-02T15:04:05Z") || b[10] != 'T' || b[len(b)-1] != 'Z' {
 		return time.Time{}, false
 	}
-	year, ok1 := timeDigits(b[0:4])
-	month, ok2 := timeDigits(b[5:7])
-	day, ok3 := timeDigits(b[8:10])
-	hour, ok4 := timeDigits(b[11:13])
-	minute, ok5 := timeDigits(b[14:16])
-	second, ok6 := timeDigits(b[17:19])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || year < 1970 ||
-		month < 1 || month > 12 || day < 1 || day > daysInMonth(month, year) || hour > 23 || minute > 59 || second > 59 {
-		return time.Time{}, false
-	}
-	ns := 0
-	if frac := b[19 : len(b)-1]; len(frac) > 0 {
-		if len(frac) < 2 || frac[0] != '.' {
-			return time.Time{}, false
-		}
-		v, ok := timeDigits(frac[1:])
-		if !ok {
-			return time.Time{}, false
-		}
-		for range 10 - len(frac) {
-			v *= 10
-		}
-		ns = v
-	}
-	sec := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+second)
-	return time.Unix(sec, int64(ns)).UTC(), true
-}
-
-// timeDigits parses b, one to nine ASCII digits.
-func timeDigits(b []byte) (int, bool) {
-	v := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, len(b) > 0
+	return parseTimeZ(b)
 }
 
 func daysInMonth(month, year int) int {
@@ -127,10 +90,10 @@ func daysInMonth(month, year int) int {
 	return 31
 }
 
-// civilFromDays and daysFromCivil convert between days since 1970-01-01
-// (not negative) and the proleptic Gregorian date, as in Howard Hinnant's
-// "chrono-Compatible Low-Level Date Algorithms", with eras of 400 years
-// counted from 0000-03-01.
+// civilFromDays converts days since 1970-01-01 (not negative) to the
+// proleptic Gregorian date, as in Howard Hinnant's "chrono-Compatible
+// Low-Level Date Algorithms", with eras of 400 years counted from
+// 0000-03-01.
 func civilFromDays(days int64) (year, month, day int) {
 	z := days + 719468
 	era := z / 146097
@@ -148,20 +111,4 @@ func civilFromDays(days int64) (year, month, day int) {
 		year++
 	}
 	return year, month, day
-}
-
-func daysFromCivil(year, month, day int) int64 {
-	y := int64(year)
-	if month <= 2 {
-		y--
-	}
-	era := y / 400 // y >= 1969: no negative eras
-	yoe := y - era*400
-	mp := int64(month + 9) // March = 0
-	if month > 2 {
-		mp = int64(month - 3)
-	}
-	doy := (153*mp+2)/5 + int64(day) - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }
