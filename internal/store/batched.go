@@ -61,8 +61,10 @@ func batchedBuilder(dir string, budget, cache int, opts *opt.Options, wo *opt.Wr
 			return nil, errors.Join(err, db.Close(), closeFiles())
 		}
 		open.Add(1)
-		return &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open, wo: wo,
-			cache: valueCache{budget: cache, open: open}}, nil
+		b := &batched{Storage: inner, db: db, closeFiles: closeFiles, pending: map[string][]byte{}, budget: budget, open: open, wo: wo,
+			cache: valueCache{budget: cache, open: open}}
+		b.written.L = &b.mu
+		return b, nil
 	}
 }
 
@@ -259,9 +261,6 @@ func (b *batched) flush() error {
 // awaitWriteLocked waits for the batch being written, if any.
 func (b *batched) awaitWriteLocked() error {
 	for b.writingNow {
-		if b.written.L == nil {
-			b.written.L = &b.mu
-		}
 		b.written.Wait()
 	}
 	return b.writeErr
@@ -335,9 +334,6 @@ func (b *batched) write(batch *leveldb.Batch) {
 		}
 	}
 	b.writing, b.writingAt, b.writingNow = nil, nil, false
-	if b.written.L == nil {
-		b.written.L = &b.mu
-	}
 	b.written.Broadcast()
 	// The writes that piled up meanwhile go next, if they are a batch.
 	if b.writeErr == nil && b.pendingBytes >= b.share()/3 && b.offset != nil {
