@@ -20,6 +20,14 @@ import (
 // truncated to fit 1 MiB would pass.
 const MaxRecordBytes = 1 << 20
 
+// MaxBufferedBytes bounds the bytes of records the goka producer holds
+// unacknowledged; a writer past it waits. franz-go bounds only the count
+// (50,000 records), which with states of up to 512 KiB
+// (processor.MaxStateBytes) would let a burst of large states hold
+// gigabytes. At about a kilobyte a state, 64 MiB is some 60,000 states,
+// so the fold never waits on it.
+const MaxBufferedBytes = 64 << 20
+
 // producerCloseTimeout bounds how long Close waits for the records in
 // flight, as goka's own producer does.
 const producerCloseTimeout = 60 * time.Second
@@ -65,6 +73,7 @@ func NewGokaProducer(cfg Config, brokers []string, clientID string, log *slog.Lo
 		// them as sent.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(MaxRecordBytes),
+		kgo.MaxBufferedBytes(MaxBufferedBytes),
 		kgo.ProducerLinger(cfg.FlushFrequency),
 		// sarama retried a write for about a minute (600 retries, 100 ms
 		// apart) before the processor failed and was rebuilt.
